@@ -1,0 +1,108 @@
+import { DEFAULT_SERVICE_ACCOUNT, USE_LABEL } from '../identity/constants.js';
+import { mutatePod, type MutationDenyReason, type MutationSettings } from '../identity/mutate-pod.js';
+import { checkPod, podDisplayName, podLabels } from '../identity/pod.js';
+import { lookupServiceAccount, type ServiceAccountLookup } from '../kube/service-account-lookup.js';
+import { createPatch, encodePatch } from './patch.js';
+import type { Decision, DecodedReview } from './review.js';
+
+/** Closed set of outcomes of `/mutate-v1-pod`, used in logs and metric labels. */
+export type MutationReason =
+  | 'Mutated'
+  | 'Unchanged'
+  | 'NotOptedIn'
+  | 'NotAPod'
+  | 'NotCreate'
+  | 'InvalidPod'
+  | 'ServiceAccountNotFound'
+  | 'ServiceAccountLookupFailed'
+  | MutationDenyReason;
+
+export interface MutationDeps {
+  readonly serviceAccounts: ServiceAccountLookup;
+  /** Current settings; the native-sidecar decision arrives once the API server version is known. */
+  readonly settings: () => MutationSettings;
+  readonly serviceAccountLookupTimeoutMs: number;
+  /** Counts ServiceAccount lookups by result (metrics). */
+  readonly onLookup?: (result: 'cache' | 'live' | 'not_found' | 'error') => void;
+}
+
+export interface MutationOutcome {
+  readonly decision: Decision;
+  readonly reason: MutationReason;
+  /** Chosen, bounded fields for the one log line of this admission. */
+  readonly context: { namespace?: string; pod?: string; serviceAccount?: string; operation?: string };
+}
+
+/**
+ * Decode → look up → decide → encode for one pod admission. Never throws for
+ * bad input: every problem becomes a denial whose message starts with the
+ * object and says what to change.
+ */
+export async function handleMutation(review: DecodedReview, deps: MutationDeps): Promise<MutationOutcome> {
+  const { request } = review;
+  const operation = request.operation ?? 'CREATE';
+  const base = { operation };
+  if (request.kind?.kind !== undefined && request.kind.kind !== 'Pod') {
+    return allow('NotAPod', base);
+  }
+  if (operation !== 'CREATE') return allow('NotCreate', base);
+
+  const checked = checkPod(request.object);
+  if (!checked.ok || typeof request.object !== 'object' || request.object === null) {
+    const why = checked.ok ? 'the request has no Pod object' : checked.error;
+    return deny('InvalidPod', 400, `wi-admission: couldn't decode the Pod in the request (${why}).`, base);
+  }
+  const pod = checked.pod;
+  const namespace = request.namespace || pod.metadata?.namespace || '';
+  const context = { ...base, namespace, pod: podDisplayName(pod) };
+  // Only opted-in pods, even if the webhook configuration's selector is widened.
+  if (podLabels(pod)[USE_LABEL] !== 'true') return allow('NotOptedIn', context);
+
+  const object = `Pod ${namespace}/${context.pod}`;
+  if (namespace === '') {
+    return deny('InvalidPod', 400, `wi-admission: ${object}: the request has no namespace.`, context);
+  }
+  const serviceAccountName = pod.spec?.serviceAccountName || DEFAULT_SERVICE_ACCOUNT;
+  const withSa = { ...context, serviceAccount: serviceAccountName };
+  const found = await lookupServiceAccount(deps.serviceAccounts, namespace, serviceAccountName, deps.serviceAccountLookupTimeoutMs);
+  if (!found.found) {
+    deps.onLookup?.(found.error ? 'error' : 'not_found');
+    return found.error
+      ? deny(
+          'ServiceAccountLookupFailed',
+          400,
+          `wi-admission: ${object}: could not read ServiceAccount ${namespace}/${serviceAccountName} (${found.error}). ` +
+            'The pod was not admitted unmutated; retry, and check that the webhook can reach the API server.',
+          withSa,
+        )
+      : deny(
+          'ServiceAccountNotFound',
+          400,
+          `wi-admission: ${object}: serviceaccounts "${serviceAccountName}" not found in namespace "${namespace}". ` +
+            'Create the ServiceAccount before the pod, or set spec.serviceAccountName to an existing one.',
+          withSa,
+        );
+  }
+  deps.onLookup?.(found.source);
+
+  const result = mutatePod({ pod, namespace, serviceAccount: found.serviceAccount }, deps.settings());
+  if (result.outcome === 'denied') {
+    return deny(result.reason, 400, `wi-admission: ${object}: ${result.message}`, withSa);
+  }
+  const operations = createPatch(request.object, result.pod);
+  const decision: Decision = {
+    allowed: true,
+    ...(operations.length > 0 ? { patch: encodePatch(operations) } : {}),
+    warnings: result.warnings,
+  };
+  return { decision, reason: operations.length > 0 ? 'Mutated' : 'Unchanged', context: withSa };
+}
+
+function allow(reason: MutationReason, context: MutationOutcome['context']): MutationOutcome {
+  return { decision: { allowed: true }, reason, context };
+}
+
+function deny(reason: MutationReason, code: number, message: string, context: MutationOutcome['context']): MutationOutcome {
+  return { decision: { allowed: false, status: { code, message: `${message} [${reason}]` } }, reason, context };
+}
+

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/**
+ * The AdmissionReview envelope, `admission.k8s.io/v1` and `v1beta1`. Only the
+ * envelope is checked; `request.object` stays raw JSON so no field is lost.
+ */
+export const ADMISSION_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
+export type AdmissionApiVersion = (typeof ADMISSION_API_VERSIONS)[number];
+
+const GroupVersionKind = z.looseObject({
+  group: z.string().optional(),
+  version: z.string().optional(),
+  kind: z.string().optional(),
+});
+
+const AdmissionRequestSchema = z.looseObject({
+  uid: z.string().min(1, 'request.uid must be a non-empty string'),
+  kind: GroupVersionKind.optional(),
+  resource: z.looseObject({ group: z.string().optional(), version: z.string().optional(), resource: z.string().optional() }).optional(),
+  subResource: z.string().optional(),
+  name: z.string().optional(),
+  namespace: z.string().optional(),
+  operation: z.string().optional(),
+  object: z.unknown().optional(),
+  oldObject: z.unknown().optional(),
+  dryRun: z.boolean().optional(),
+});
+
+const AdmissionReviewSchema = z.looseObject({
+  apiVersion: z.enum(ADMISSION_API_VERSIONS, {
+    error: `apiVersion must be one of ${ADMISSION_API_VERSIONS.join(', ')}`,
+  }),
+  kind: z.literal('AdmissionReview', { error: 'kind must be AdmissionReview' }),
+  request: AdmissionRequestSchema,
+});
+
+export type AdmissionRequest = z.infer<typeof AdmissionRequestSchema>;
+
+export interface DecodedReview {
+  readonly apiVersion: AdmissionApiVersion;
+  readonly request: AdmissionRequest;
+}
+
+export type ReviewDecode = { ok: true; review: DecodedReview } | { ok: false; error: string };
+
+/** Decodes an already-parsed JSON body; the error names the first bad field. */
+export function decodeReview(body: unknown): ReviewDecode {
+  const parsed = AdmissionReviewSchema.safeParse(body);
+  if (parsed.success) return { ok: true, review: { apiVersion: parsed.data.apiVersion, request: parsed.data.request } };
+  const issue = parsed.error.issues[0];
+  const path = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  const detail = issue?.code === 'invalid_type' && issue.path.length > 0 ? `${issue.message}` : (issue?.message ?? 'invalid');
+  return { ok: false, error: `not an AdmissionReview: ${path}${detail}` };
+}
+
+/** HTTP-style status carried in a denial, as metav1.Status. */
+export interface ResponseStatus {
+  readonly code: number;
+  readonly message: string;
+  readonly reason?: string;
+}
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: boolean;
+  status?: ResponseStatus & { status?: 'Failure' };
+  patchType?: 'JSONPatch';
+  patch?: string;
+  warnings?: string[];
+  auditAnnotations?: Record<string, string>;
+}
+
+export interface AdmissionReviewResponse {
+  apiVersion: AdmissionApiVersion;
+  kind: 'AdmissionReview';
+  response: AdmissionResponse;
+}
+
+export interface Decision {
+  readonly allowed: boolean;
+  /** Denials: HTTP-style code (400 bad pod, 403 policy, 500 webhook fault) and the message kubectl prints. */
+  readonly status?: ResponseStatus;
+  /** Base64 of a JSON Patch; absent when nothing changes. */
+  readonly patch?: string;
+  readonly warnings?: readonly string[];
+}
+
+/** Answers in the request's own API version, echoing its uid. */
+export function buildReviewResponse(review: DecodedReview, decision: Decision): AdmissionReviewResponse {
+  const response: AdmissionResponse = { uid: review.request.uid, allowed: decision.allowed };
+  if (decision.status) response.status = { ...decision.status, status: 'Failure' };
+  if (decision.patch !== undefined) {
+    response.patchType = 'JSONPatch';
+    response.patch = decision.patch;
+  }
+  if (decision.warnings && decision.warnings.length > 0) response.warnings = [...decision.warnings];
+  return { apiVersion: review.apiVersion, kind: 'AdmissionReview', response };
+}

@@ -1,0 +1,29 @@
+/**
+ * Faults (not decisions) carry a stable code from this registry; every code
+ * is documented in docs/errors.md, and a test keeps the two in step.
+ */
+export const ERROR_CODES = {
+  WIA_ERR_CONFIG_INVALID: 'the configuration (flags, env, --config file) is invalid',
+  WIA_ERR_TLS_KEYPAIR_INVALID: 'the certificate or key in --webhook-cert-dir cannot be used',
+  WIA_ERR_TLS_KEYPAIR_MISSING: 'tls.crt or tls.key is missing from --webhook-cert-dir',
+  WIA_ERR_REVIEW_INVALID: 'the request body is not an AdmissionReview',
+  WIA_ERR_OBJECTS_INVALID: 'the --objects file cannot be read as ServiceAccounts and Namespaces',
+  WIA_ERR_KUBE_VERSION_INVALID: 'the API server version is not a semantic version',
+  WIA_ERR_KUBE_UNREACHABLE: 'the API server did not answer',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AppError';
+    this.code = code;
+  }
+}
+
+export function isAppError(value: unknown, code?: ErrorCode): value is AppError {
+  return value instanceof AppError && (code === undefined || value.code === code);
+}

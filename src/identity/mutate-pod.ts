@@ -1,0 +1,239 @@
+import {
+  AZURE_AUTHORITY_HOST_ENV,
+  AZURE_CLIENT_ID_ENV,
+  AZURE_FEDERATED_TOKEN_FILE_ENV,
+  AZURE_KUBERNETES_CA_DATA_ENV,
+  AZURE_KUBERNETES_CA_FILE_ENV,
+  AZURE_KUBERNETES_SNI_NAME_ENV,
+  AZURE_KUBERNETES_TOKEN_PROXY_ENV,
+  AZURE_TENANT_ID_ENV,
+  CA_FILE_PATH,
+  CLIENT_ID_ANNOTATION,
+  GENERATE_NAME_SUFFIX,
+  PROXY_SIDECAR_PORT_ANNOTATION,
+  SERVICE_ACCOUNT_TOKEN_EXPIRATION_ANNOTATION,
+  SKIP_CONTAINERS_ANNOTATION,
+  TENANT_ID_ANNOTATION,
+  TOKEN_FILE_PATH,
+  TOKEN_MOUNT_PATH,
+} from './constants.js';
+import { addEnvironmentVariables, addProjectedVolumeMount, putVolume, type EnvVar } from './containers.js';
+import { podAnnotations, podNameForHashing, type JsonObject, type Pod } from './pod.js';
+import { injectProxyContainers, resolveProxyPort, shouldInjectProxy, type ProxySettings } from './proxy.js';
+import type { ServiceAccountRecord } from './service-account.js';
+import { resolveTokenExpiration } from './token-expiration.js';
+import { buildTokenVolume, buildVolumeName, type CaSource } from './token-volume.js';
+
+/** The custom token endpoint (upstream §5), enabled by two flags together. */
+export interface CustomTokenEndpoint {
+  /** Pod annotation key, `azure.workload.identity/use-<suffix>`; value "true" in any case opts in. */
+  readonly annotation: string;
+  readonly audience: string;
+  readonly tokenProxy: string;
+  readonly sniName: string;
+  readonly caData: string;
+  readonly caSource: CaSource;
+}
+
+/** Everything the mutation needs from the webhook's configuration, fixed at start. */
+export interface MutationSettings {
+  readonly audience: string;
+  /** Authority host with trailing slash; "" injects nothing. */
+  readonly authorityHost: string;
+  /** `AZURE_TENANT_ID` of the webhook: used when the SA has no tenant-id annotation. */
+  readonly defaultTenantId: string;
+  readonly proxy: ProxySettings;
+  readonly customTokenEndpoint: CustomTokenEndpoint | undefined;
+}
+
+export interface MutationInput {
+  /** The raw pod as the API server sent it (already checked with `checkPod`); never modified. */
+  readonly pod: Pod;
+  /** The AdmissionRequest's namespace, which wins over the pod's own. */
+  readonly namespace: string;
+  readonly serviceAccount: ServiceAccountRecord;
+}
+
+/** Closed set of reasons a pod is refused by the mutation. */
+export type MutationDenyReason =
+  | 'HostNetworkProxy'
+  | 'InvalidProxyPort'
+  | 'InvalidTokenExpiration'
+  | 'KubernetesVersionUnknown';
+
+export type MutationResult =
+  | { outcome: 'mutated'; pod: JsonObject; warnings: string[] }
+  | { outcome: 'denied'; reason: MutationDenyReason; message: string };
+
+/**
+ * Mutates an opted-in pod as the upstream webhook v1.6.0 does, on a copy of
+ * the raw JSON. Order decides which error wins (upstream `Handle`):
+ * proxy (hostNetwork, then port) → token expiration → env and mounts of init
+ * containers, then containers (injected proxy containers included) → volume.
+ * Messages of denials are the problem alone; the caller prefixes the object.
+ */
+export function mutatePod(input: MutationInput, settings: MutationSettings): MutationResult {
+  const { serviceAccount } = input;
+  const pod = structuredClone(input.pod) as JsonObject & Pod;
+  const annotations = podAnnotations(input.pod);
+  const metadata = (pod.metadata ??= {}) as JsonObject;
+  const spec = (pod.spec ??= {}) as JsonObject;
+  // Controller-created pods may arrive without a namespace (upstream sets it too).
+  if (metadata.namespace !== input.namespace) metadata.namespace = input.namespace;
+
+  if (shouldInjectProxy(annotations)) {
+    const denial = injectProxy(spec, annotations, settings.proxy);
+    if (denial) return denial;
+  }
+
+  const expiration = resolveTokenExpiration(annotations, serviceAccount.annotations);
+  if (!expiration.ok) {
+    const on = expiration.source === 'pod' ? 'the Pod' : `ServiceAccount ${serviceAccount.name}`;
+    return {
+      outcome: 'denied',
+      reason: 'InvalidTokenExpiration',
+      message:
+        `annotation ${SERVICE_ACCOUNT_TOKEN_EXPIRATION_ANNOTATION}=${JSON.stringify(expiration.value)} on ${on} ` +
+        `is not usable (${expiration.error}). Set it to a whole number of seconds from 3600 to 86400, e.g. "3600".`,
+    };
+  }
+
+  const cte = usesCustomTokenEndpoint(annotations, settings.customTokenEndpoint);
+  const desiredEnv = buildDesiredEnv(serviceAccount, settings, cte);
+  const skip = parseSkipContainers(annotations);
+  const volumeName = buildVolumeName(podNameForHashing(input.pod, GENERATE_NAME_SUFFIX));
+
+  for (const key of ['initContainers', 'containers'] as const) {
+    if (!Array.isArray(spec[key])) continue;
+    for (const container of spec[key] as JsonObject[]) {
+      if (skip.has(container.name as string)) continue;
+      addEnvironmentVariables(container, desiredEnv);
+      addProjectedVolumeMount(container, volumeName, TOKEN_MOUNT_PATH);
+    }
+  }
+
+  const audience = cte ? cte.audience : settings.audience;
+  putVolume(spec, buildTokenVolume(volumeName, audience, expiration.seconds, cte ? cte.caSource : { kind: 'none' }));
+
+  return { outcome: 'mutated', pod, warnings: collectWarnings(serviceAccount, spec, skip) };
+}
+
+function injectProxy(
+  spec: JsonObject,
+  annotations: Readonly<Record<string, string>>,
+  proxy: ProxySettings,
+): MutationResult | undefined {
+  // hostNetwork would let the iptables rules rewrite the node's own network.
+  if (spec.hostNetwork === true) {
+    return {
+      outcome: 'denied',
+      reason: 'HostNetworkProxy',
+      message:
+        'hostNetwork is set to true, cannot inject proxy sidecar. ' +
+        'Remove the azure.workload.identity/inject-proxy-sidecar annotation or run the pod without hostNetwork.',
+    };
+  }
+  const port = resolveProxyPort(annotations);
+  if (!port.ok) {
+    return {
+      outcome: 'denied',
+      reason: 'InvalidProxyPort',
+      message:
+        `annotation ${PROXY_SIDECAR_PORT_ANNOTATION}=${JSON.stringify(port.value)} is not usable (${port.error}). ` +
+        'Set it to a port number from 1 to 65535, or remove it to use 8000.',
+    };
+  }
+  if (proxy.nativeSidecar === undefined) {
+    return {
+      outcome: 'denied',
+      reason: 'KubernetesVersionUnknown',
+      message:
+        'the webhook has not yet learned the API server version it needs to place the proxy sidecar. ' +
+        'Retry in a moment; if it persists, check that the webhook can reach the API server.',
+    };
+  }
+  injectProxyContainers(spec, port.port, { ...proxy, nativeSidecar: proxy.nativeSidecar });
+  return undefined;
+}
+
+/** Variables in upstream's fixed order; empty values are dropped later by `addEnvironmentVariables`. */
+function buildDesiredEnv(
+  serviceAccount: ServiceAccountRecord,
+  settings: MutationSettings,
+  cte: CustomTokenEndpoint | undefined,
+): EnvVar[] {
+  const env: EnvVar[] = [
+    { name: AZURE_CLIENT_ID_ENV, value: serviceAccount.annotations[CLIENT_ID_ANNOTATION] ?? '' },
+    { name: AZURE_TENANT_ID_ENV, value: resolveTenantId(serviceAccount, settings.defaultTenantId) },
+    { name: AZURE_FEDERATED_TOKEN_FILE_ENV, value: `${TOKEN_MOUNT_PATH}/${TOKEN_FILE_PATH}` },
+    { name: AZURE_AUTHORITY_HOST_ENV, value: settings.authorityHost },
+  ];
+  if (cte) {
+    env.push(
+      { name: AZURE_KUBERNETES_TOKEN_PROXY_ENV, value: cte.tokenProxy },
+      { name: AZURE_KUBERNETES_SNI_NAME_ENV, value: cte.sniName },
+      // Injected even when the CA comes inline and no file exists (upstream quirk, kept).
+      { name: AZURE_KUBERNETES_CA_FILE_ENV, value: `${TOKEN_MOUNT_PATH}/${CA_FILE_PATH}` },
+      { name: AZURE_KUBERNETES_CA_DATA_ENV, value: cte.caData },
+    );
+  }
+  return env;
+}
+
+/**
+ * The tenant annotation wins whenever its key is present, even when empty
+ * (then no AZURE_TENANT_ID at all, no fallback); absent → the webhook's tenant.
+ */
+export function resolveTenantId(serviceAccount: ServiceAccountRecord, defaultTenantId: string): string {
+  const annotated = serviceAccount.annotations[TENANT_ID_ANNOTATION];
+  return annotated !== undefined ? annotated : defaultTenantId;
+}
+
+/** `;`-separated, each entry trimmed, exact case-sensitive names; empty entries match nothing. */
+export function parseSkipContainers(annotations: Readonly<Record<string, string>>): ReadonlySet<string> {
+  const value = annotations[SKIP_CONTAINERS_ANNOTATION] ?? '';
+  if (value === '') return new Set();
+  return new Set(value.split(';').map((entry) => entry.trim()).filter((entry) => entry !== ''));
+}
+
+function usesCustomTokenEndpoint(
+  annotations: Readonly<Record<string, string>>,
+  cte: CustomTokenEndpoint | undefined,
+): CustomTokenEndpoint | undefined {
+  if (!cte) return undefined;
+  return annotations[cte.annotation]?.toLowerCase() === 'true' ? cte : undefined;
+}
+
+/** Admission warnings kubectl shows: mistakes upstream lets pass silently. */
+function collectWarnings(
+  serviceAccount: ServiceAccountRecord,
+  spec: JsonObject,
+  skip: ReadonlySet<string>,
+): string[] {
+  const warnings: string[] = [];
+  const sa = `ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}`;
+  if ((serviceAccount.annotations[CLIENT_ID_ANNOTATION] ?? '') === '') {
+    warnings.push(
+      `${sa} has no ${CLIENT_ID_ANNOTATION} annotation, so AZURE_CLIENT_ID was not injected; ` +
+        'annotate it with the identity\'s client ID unless the app sets the client ID itself.',
+    );
+  }
+  if (serviceAccount.annotations[TENANT_ID_ANNOTATION] === '') {
+    warnings.push(
+      `${sa} has an empty ${TENANT_ID_ANNOTATION} annotation, so AZURE_TENANT_ID was not injected; ` +
+        'set the tenant ID or remove the annotation to use the webhook\'s default tenant.',
+    );
+  }
+  const names = new Set<unknown>();
+  for (const key of ['initContainers', 'containers'] as const) {
+    if (Array.isArray(spec[key])) for (const c of spec[key] as JsonObject[]) names.add(c.name);
+  }
+  const unknown = [...skip].filter((name) => !names.has(name));
+  if (unknown.length > 0) {
+    warnings.push(
+      `${SKIP_CONTAINERS_ANNOTATION} names ${unknown.map((n) => JSON.stringify(n)).join(', ')}, ` +
+        'which is not a container of this pod; check the spelling (names are case-sensitive).',
+    );
+  }
+  return warnings;
+}

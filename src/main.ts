@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+import closeWithGrace from 'close-with-grace';
+import { parseCommand, serveUsage, usage } from './cli.js';
+import { loadConfig } from './config.js';
+import { createLogger } from './log.js';
+import { startServer } from './server/serve.js';
+import { versionInfo } from './version.js';
+
+/** Entry only: parse the command, load config, start, and handle signals. */
+async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const command = parseCommand(argv);
+  switch (command.name) {
+    case 'version':
+      process.stdout.write(`${JSON.stringify(versionInfo())}\n`);
+      return 0;
+    case 'help':
+      process.stdout.write(`${command.topic === 'serve' ? serveUsage() : usage()}\n`);
+      return 0;
+    case 'unknown':
+      process.stderr.write(`wi-admission: unknown command "${command.word}"\n\n${usage()}\n`);
+      return 2;
+    case 'serve':
+      return serve(command.argv, env);
+  }
+}
+
+async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const loaded = loadConfig(argv, env);
+  if (!loaded.ok) {
+    process.stderr.write(`wi-admission: invalid configuration [WIA_ERR_CONFIG_INVALID]\n${loaded.error}\n`);
+    return 1;
+  }
+  const config = loaded.config;
+  const log = createLogger(config.logLevel);
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config, log);
+  } catch (err) {
+    log.fatal({ err }, 'cannot start');
+    return 1;
+  }
+  // SIGTERM/SIGINT: readiness false, drain, close; a second signal or the
+  // deadline (shutdown delay + 30 s) forces the exit.
+  closeWithGrace({ delay: config.shutdownDelayMs + 30_000 }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'unexpected error, shutting down');
+    else log.info({ signal }, 'signal received');
+    await server.shutdown();
+  });
+  return -1;
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`wi-admission: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

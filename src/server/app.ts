@@ -1,0 +1,69 @@
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { SecureContextOptions } from 'node:tls';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import { registerMutateRoute, type MutateRouteDeps } from './routes/mutate.js';
+
+/** The API server sends at most a few hundred KiB; 3 MiB is Kubernetes' own request limit. */
+export const BODY_LIMIT_BYTES = 3 * 1024 * 1024;
+
+export interface AdmissionAppDeps extends MutateRouteDeps {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+}
+
+export interface AdmissionAppOptions {
+  /** TLS for the listener; omitted in `inject()` tests. */
+  readonly https?: SecureContextOptions & { minVersion?: 'TLSv1.2' | 'TLSv1.3' };
+}
+
+/**
+ * The admission server: routes only, never listens (tests use `inject()` or
+ * listen on port 0 themselves). Undecodable bodies get an HTTP 400 with a
+ * reason; everything decodable gets a 200 AdmissionReview.
+ */
+export function buildAdmissionApp(deps: AdmissionAppDeps, options: AdmissionAppOptions = {}): FastifyInstance {
+  const serverOptions: FastifyServerOptions & { https?: unknown } = {
+    loggerInstance: deps.log,
+    // One line per admission is written by the route itself.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Longer than the API server's idle-connection timeout (90 s), so the
+    // server never closes a connection the client is about to reuse.
+    keepAliveTimeout: 120_000,
+    requestTimeout: 30_000,
+    // On close, idle keep-alive connections go at once; in-flight requests finish.
+    forceCloseConnections: 'idle',
+    return503OnClosing: false,
+  };
+  if (options.https) serverOptions.https = options.https;
+  const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode === 413 ? 413 : error.statusCode && error.statusCode < 500 ? 400 : 500;
+    const message = describeBodyError(error);
+    deps.metrics.badRequests.inc({ webhook: request.routeOptions.url ?? 'unknown', status: String(status) });
+    if (status === 500) request.log.error({ err: error }, 'admission request failed');
+    else request.log.info({ status, reason: message }, 'request rejected');
+    void reply.code(status).send({ code: 'WIA_ERR_REVIEW_INVALID', message });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ code: 'WIA_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url}; admission paths: POST /mutate-v1-pod` });
+  });
+
+  registerMutateRoute(app, deps);
+  return app;
+}
+
+function describeBodyError(error: FastifyError): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `request body is larger than ${BODY_LIMIT_BYTES} bytes`;
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'Content-Type must be application/json (an AdmissionReview)';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'request body is empty; expected an AdmissionReview';
+    default:
+      return error.statusCode && error.statusCode < 500 ? `body is not valid JSON: ${error.message}` : 'internal error';
+  }
+}

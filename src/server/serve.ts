@@ -1,0 +1,187 @@
+import type { Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+import type { MutationSettings } from '../identity/mutate-pod.js';
+import { abortableDelay } from '../kube/informer.js';
+import { createKubeConfig, createServiceAccountSource, fetchServerGitVersion } from '../kube/client.js';
+import { ObjectsFileLookup } from '../kube/objects-file.js';
+import { ServiceAccountCache } from '../kube/service-account-cache.js';
+import type { ServiceAccountLookup } from '../kube/service-account-lookup.js';
+import { parseKubernetesVersion, supportsNativeSidecar } from '../kube/server-version.js';
+import { createMetrics, type Metrics } from '../metrics.js';
+import { buildAdmissionApp } from './app.js';
+import { buildProbesApp, type ReadinessChecks } from './probes.js';
+import { KeyPairWatcher } from './tls.js';
+
+export interface RunningServer {
+  readonly webhookPort: number;
+  readonly healthPort: number;
+  readonly metricsPort: number;
+  readonly metrics: Metrics;
+  readiness(): ReadinessChecks;
+  /** Readiness goes false, then after the shutdown delay the listeners close once in-flight requests finish. */
+  shutdown(): Promise<void>;
+}
+
+interface ServiceAccountSource {
+  readonly lookup: ServiceAccountLookup;
+  readonly stop: () => Promise<void>;
+  /** Undefined with --objects (no API server). */
+  readonly gitVersion: (() => Promise<string>) | undefined;
+}
+
+/**
+ * Wires and starts everything `serve` runs: ServiceAccount source, API server
+ * version, certificate watcher, the HTTPS admission listener and the plain
+ * HTTP probe and metrics listeners. Nothing here decides an admission.
+ */
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const metrics = createMetrics();
+  const source = openServiceAccounts(config, log.child({ component: 'serviceaccounts' }), metrics);
+  let shuttingDown = false;
+  const stopController = new AbortController();
+
+  let nativeSidecar: boolean | undefined;
+  const learnVersion = (gitVersion: string): void => {
+    const version = parseKubernetesVersion(gitVersion);
+    if (!version) {
+      throw new AppError('WIA_ERR_KUBE_VERSION_INVALID', `Kubernetes version "${gitVersion}" is not a semantic version such as v1.32.0`);
+    }
+    nativeSidecar = supportsNativeSidecar(version);
+    log.info({ kubernetesVersion: gitVersion, nativeSidecar }, 'proxy sidecar placement decided');
+  };
+  const settingsBase: Omit<MutationSettings, 'proxy'> = {
+    audience: config.audience,
+    authorityHost: config.authorityHost,
+    defaultTenantId: config.defaultTenantId,
+    customTokenEndpoint: config.customTokenEndpoint,
+  };
+  const proxyLogLevel = config.logLevel;
+  const settings = (): MutationSettings => ({
+    ...settingsBase,
+    proxy: { image: config.proxyImage, initImage: config.proxyInitImage, logLevel: proxyLogLevel, nativeSidecar },
+  });
+
+  if (config.kubernetesVersion !== undefined) learnVersion(config.kubernetesVersion);
+  else if (source.gitVersion) void discoverVersion(source.gitVersion, learnVersion, log, stopController.signal);
+
+  const minVersion = config.tlsMinVersion;
+  let admission: FastifyInstance | undefined;
+  const certs = new KeyPairWatcher({
+    dir: config.webhookCertDir,
+    log: log.child({ component: 'tls' }),
+    onKeyPair: (pair) => {
+      metrics.certificateExpiry.set(pair.notAfter.getTime() / 1000);
+      (admission?.server as Server | undefined)?.setSecureContext({ cert: pair.cert, key: pair.key, minVersion });
+    },
+    onResult: (result) => metrics.certificateReloads.inc({ result }),
+  });
+  const first = await certs.start();
+
+  admission = buildAdmissionApp(
+    {
+      log,
+      metrics,
+      mutation: {
+        serviceAccounts: source.lookup,
+        settings,
+        serviceAccountLookupTimeoutMs: config.saLookupTimeoutMs,
+        onLookup: (result) => metrics.serviceAccountLookups.inc({ result }),
+      },
+    },
+    // Without a pair yet, handshakes fail until one appears (and /readyz says so).
+    { https: { minVersion, ...(first ? { cert: first.cert, key: first.key } : {}) } },
+  );
+
+  const readiness = (): ReadinessChecks => ({
+    certificate: certs.keyPair() !== undefined,
+    serviceAccounts: source.lookup.hasSynced(),
+    kubernetesVersion: nativeSidecar !== undefined,
+    notShuttingDown: !shuttingDown,
+  });
+  const sameSideAddress =
+    config.healthAddr.host === config.metricsAddr.host && config.healthAddr.port === config.metricsAddr.port && config.healthAddr.port !== 0;
+  const probes = buildProbesApp({ readiness, serveProbes: true, ...(sameSideAddress ? { registry: metrics.registry } : {}) });
+  const metricsApp = sameSideAddress ? undefined : buildProbesApp({ readiness, serveProbes: false, registry: metrics.registry });
+
+  const webhookPort = await listen(admission, config.webhookAddr);
+  const healthPort = await listen(probes, config.healthAddr);
+  const metricsPort = metricsApp ? await listen(metricsApp, config.metricsAddr) : healthPort;
+  log.info({ webhookPort, healthPort, metricsPort, tlsMinVersion: minVersion }, 'listening');
+
+  const app = admission;
+  let closing: Promise<void> | undefined;
+  return {
+    webhookPort,
+    healthPort,
+    metricsPort,
+    metrics,
+    readiness,
+    shutdown: () =>
+      (closing ??= (async () => {
+        shuttingDown = true;
+        log.info({ delayMs: config.shutdownDelayMs }, 'shutting down: not ready, draining');
+        await abortableDelay(config.shutdownDelayMs, new AbortController().signal);
+        stopController.abort();
+        await app.close();
+        await Promise.all([probes.close(), metricsApp?.close()]);
+        certs.close();
+        await source.stop();
+        log.info('shut down');
+      })()),
+  };
+}
+
+function openServiceAccounts(config: Config, log: Logger, metrics: Metrics): ServiceAccountSource {
+  if (config.objects !== '') {
+    const lookup = ObjectsFileLookup.fromFile(config.objects);
+    metrics.serviceAccountCacheSize.set(lookup.size());
+    metrics.serviceAccountCacheSynced.set(1);
+    log.info({ objects: config.objects, serviceAccounts: lookup.size() }, 'serving ServiceAccounts from file');
+    return { lookup, stop: async () => undefined, gitVersion: undefined };
+  }
+  const kc = createKubeConfig(config.kubeconfig);
+  const { source, core } = createServiceAccountSource(kc);
+  const cache = new ServiceAccountCache(source, core, log, {
+    onStoreChange: (size) => metrics.serviceAccountCacheSize.set(size),
+    onSynced: () => metrics.serviceAccountCacheSynced.set(1),
+    onRestart: (cause) => metrics.informerRestarts.inc({ cause }),
+  });
+  cache.start();
+  return { lookup: cache, stop: () => cache.stop(), gitVersion: () => fetchServerGitVersion(kc) };
+}
+
+
+/** Asks /version until it answers; an unparsable version is fatal, as upstream. */
+async function discoverVersion(
+  fetchVersion: () => Promise<string>,
+  learn: (gitVersion: string) => void,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    let gitVersion: string;
+    try {
+      gitVersion = await fetchVersion();
+    } catch (err) {
+      log.warn({ err, attempt: attempt + 1 }, 'API server version not available yet, retrying');
+      await abortableDelay(Math.min(30_000, 500 * 2 ** attempt), signal);
+      continue;
+    }
+    try {
+      learn(gitVersion);
+    } catch (err) {
+      log.fatal({ err }, 'cannot start');
+      process.exit(1);
+    }
+    return;
+  }
+}
+
+async function listen(app: FastifyInstance, address: { host: string; port: number }): Promise<number> {
+  await app.listen({ host: address.host, port: address.port });
+  return (app.server.address() as AddressInfo).port;
+}
