@@ -50,7 +50,8 @@ export async function handleMutation(review: DecodedReview, deps: MutationDeps):
   const checked = checkPod(request.object);
   if (!checked.ok || typeof request.object !== 'object' || request.object === null) {
     const why = checked.ok ? 'the request has no Pod object' : checked.error;
-    return deny('InvalidPod', 400, `wi-admission: couldn't decode the Pod in the request (${why}).`, base);
+    const object = describeRawPod(request.object, request.namespace);
+    return deny('InvalidPod', 400, `wi-admission: ${object}: couldn't decode the Pod in the request (${why}). Fix the field named.`, base);
   }
   const pod = checked.pod;
   const namespace = request.namespace || pod.metadata?.namespace || '';
@@ -96,6 +97,15 @@ export async function handleMutation(review: DecodedReview, deps: MutationDeps):
     warnings: result.warnings,
   };
   return { decision, reason: operations.length > 0 ? 'Mutated' : 'Unchanged', context: withSa };
+}
+
+/** `Pod ns/name` from an object that failed the type check, as far as it can be read. */
+function describeRawPod(object: unknown, namespace: string | undefined): string {
+  const metadata = (object as { metadata?: { name?: unknown; generateName?: unknown; namespace?: unknown } } | null)?.metadata;
+  const name = typeof metadata?.name === 'string' && metadata.name !== '' ? metadata.name
+    : typeof metadata?.generateName === 'string' && metadata.generateName !== '' ? `${metadata.generateName}*` : '<unnamed>';
+  const ns = namespace || (typeof metadata?.namespace === 'string' ? metadata.namespace : '');
+  return `Pod ${ns}/${name}`;
 }
 
 function allow(reason: MutationReason, context: MutationOutcome['context']): MutationOutcome {

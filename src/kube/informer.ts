@@ -161,9 +161,12 @@ export class Informer<T> {
     return new Promise<WatchOutcome>((resolve) => {
       let expired = false;
       let settled = false;
+      const onStop = (): void => finish({ kind: 'closed', quick: false });
       const finish = (outcome: WatchOutcome): void => {
         if (settled) return;
         settled = true;
+        this.stopController.signal.removeEventListener('abort', onStop);
+        this.currentWatch?.abort();
         this.currentWatch = undefined;
         resolve(outcome);
       };
@@ -179,12 +182,21 @@ export class Informer<T> {
         if (err && !this.stopped) finish({ kind: 'error', err });
         else finish({ kind: 'closed', quick: Date.now() - startedAt < 1000 });
       };
+      // Stopping must not wait for a watch whose response has not started.
+      this.stopController.signal.addEventListener('abort', onStop, { once: true });
+      // A watch request that never gets response headers would stall the informer.
+      const startTimer = setTimeout(() => finish({ kind: 'error', err: new Error('watch did not start within 30 s') }), 30_000);
+      startTimer.unref();
       this.options.source.watch(this.resourceVersion, onEvent, onDone).then(
         (handle) => {
+          clearTimeout(startTimer);
           if (settled || this.stopped) handle.abort();
           else this.currentWatch = handle;
         },
-        (err: unknown) => finish(isGone(err) ? { kind: 'expired' } : { kind: 'error', err }),
+        (err: unknown) => {
+          clearTimeout(startTimer);
+          finish(isGone(err) ? { kind: 'expired' } : { kind: 'error', err });
+        },
       );
     });
   }

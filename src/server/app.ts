@@ -10,6 +10,8 @@ export const BODY_LIMIT_BYTES = 3 * 1024 * 1024;
 export interface AdmissionAppDeps extends MutateRouteDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** True once shutdown began: answers carry `Connection: close`. */
+  readonly isDraining?: () => boolean;
 }
 
 export interface AdmissionAppOptions {
@@ -38,6 +40,14 @@ export function buildAdmissionApp(deps: AdmissionAppDeps, options: AdmissionAppO
   };
   if (options.https) serverOptions.https = options.https;
   const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;
+
+  // AdmissionReviews are JSON; fastify's default text/plain parser would let a
+  // string body through to the decoder with a less helpful message.
+  app.removeContentTypeParser('text/plain');
+  // While draining, ask clients to reconnect (to another replica) after this answer.
+  app.addHook('onSend', async (_request, reply) => {
+    if (deps.isDraining?.()) void reply.header('connection', 'close');
+  });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode === 413 ? 413 : error.statusCode && error.statusCode < 500 ? 400 : 500;

@@ -85,6 +85,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     {
       log,
       metrics,
+      isDraining: () => shuttingDown,
       mutation: {
         serviceAccounts: source.lookup,
         settings,
@@ -126,9 +127,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         log.info({ delayMs: config.shutdownDelayMs }, 'shutting down: not ready, draining');
         await abortableDelay(config.shutdownDelayMs, new AbortController().signal);
         stopController.abort();
+        log.debug('closing admission listener');
         await app.close();
+        log.debug('closing probe listeners');
         await Promise.all([probes.close(), metricsApp?.close()]);
         certs.close();
+        log.debug('stopping ServiceAccount source');
         await source.stop();
         log.info('shut down');
       })()),

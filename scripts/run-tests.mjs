@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// `npm test`: type check, lint, then every tap test, ending with the line
+// `N passed, N failed` (CI reads that line, not tap's own summary). Exits
+// non-zero on any failure. The full TAP stream is kept in .tap/report.tap.
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { Parser } from 'tap-parser';
+
+const results = { passed: 0, failed: 0, skipped: 0 };
+const failures = [];
+
+function run(command, args, options = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: options.stdout ? ['ignore', 'pipe', 'inherit'] : 'inherit', env: process.env });
+    if (options.stdout) options.stdout(child.stdout);
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+async function step(name, command, args) {
+  process.stdout.write(`\n== ${name}\n`);
+  const code = await run(command, args);
+  if (code === 0) {
+    results.passed++;
+    process.stdout.write(`ok: ${name}\n`);
+  } else {
+    results.failed++;
+    failures.push(`${name} (exit ${code})`);
+    process.stdout.write(`FAILED: ${name} (exit ${code})\n`);
+  }
+}
+
+await step('type check (tsc --noEmit)', 'npx', ['tsc', '--noEmit', '-p', '.']);
+await step('lint (eslint)', 'npx', ['eslint', '.']);
+
+process.stdout.write('\n== tests (tap)\n');
+mkdirSync('.tap', { recursive: true });
+const raw = createWriteStream('.tap/report.tap');
+const parser = new Parser({ flat: true });
+let sawPlan = false;
+parser.on('plan', () => (sawPlan = true));
+parser.on('assert', (point) => {
+  if (point.skip || point.todo) {
+    results.skipped++;
+    return;
+  }
+  if (point.ok) {
+    results.passed++;
+    return;
+  }
+  results.failed++;
+  const where = point.fullname || point.name;
+  failures.push(where);
+  process.stdout.write(`not ok - ${where}\n`);
+  if (point.diag) process.stdout.write(`${JSON.stringify(point.diag, null, 2).split('\n').map((l) => `    ${l}`).join('\n')}\n`);
+});
+const extra = process.argv.slice(2);
+const tapCode = await run('npx', ['tap', '--reporter=tap', ...extra], {
+  stdout: (stream) => {
+    stream.pipe(raw);
+    stream.pipe(parser);
+  },
+});
+await new Promise((resolve) => parser.on('complete', resolve));
+if (tapCode !== 0 && results.failed === 0) {
+  results.failed++;
+  failures.push(`tap exited with ${tapCode}${sawPlan ? '' : ' before running any test'}`);
+}
+
+process.stdout.write('\n');
+if (failures.length > 0) process.stdout.write(`Failures:\n${failures.map((f) => `  - ${f}`).join('\n')}\n\n`);
+if (results.skipped > 0) process.stdout.write(`(${results.skipped} skipped or todo, not counted as passed)\n`);
+process.stdout.write(`${results.passed} passed, ${results.failed} failed\n`);
+process.exit(results.failed > 0 ? 1 : 0);
