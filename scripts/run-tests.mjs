@@ -36,24 +36,48 @@ await step('lint (eslint)', 'npx', ['eslint', '.']);
 process.stdout.write('\n== tests (tap)\n');
 mkdirSync('.tap', { recursive: true });
 const raw = createWriteStream('.tap/report.tap');
-const parser = new Parser({ flat: true });
+const parser = new Parser();
+const completed = new Promise((resolve) => parser.on('complete', resolve));
 let sawPlan = false;
 parser.on('plan', () => (sawPlan = true));
-parser.on('assert', (point) => {
-  if (point.skip || point.todo) {
-    results.skipped++;
-    return;
-  }
-  if (point.ok) {
-    results.passed++;
-    return;
-  }
+countLeafAsserts(parser);
+
+// Every assertion is counted once: a subtest's own summary point (the line
+// that closes it in its parent) is skipped, its assertions are counted.
+function countLeafAsserts(p, parentState) {
+  const state = { failed: 0, parent: parentState };
+  const subtests = new Map();
+  p.on('child', (child) => subtests.set(child.name, countLeafAsserts(child, state)));
+  p.on('assert', (point) => {
+    const subtest = subtests.get(point.name);
+    if (subtest) {
+      subtests.delete(point.name);
+      // A subtest that failed with no failing assertion inside (a thrown
+      // error, a timeout, a bad plan) still counts as one failure.
+      if (!point.ok && !point.todo && !point.skip && subtest.failed === 0) recordFailure(point, state);
+      return;
+    }
+    if (point.skip || point.todo) {
+      results.skipped++;
+      return;
+    }
+    if (point.ok) {
+      results.passed++;
+      return;
+    }
+    recordFailure(point, state);
+  });
+  return state;
+}
+
+function recordFailure(point, state) {
   results.failed++;
+  for (let s = state; s; s = s.parent) s.failed++;
   const where = point.fullname || point.name;
   failures.push(where);
   process.stdout.write(`not ok - ${where}\n`);
   if (point.diag) process.stdout.write(`${JSON.stringify(point.diag, null, 2).split('\n').map((l) => `    ${l}`).join('\n')}\n`);
-});
+}
 const extra = process.argv.slice(2);
 const tapCode = await run('npx', ['tap', '--reporter=tap', ...extra], {
   stdout: (stream) => {
@@ -61,7 +85,7 @@ const tapCode = await run('npx', ['tap', '--reporter=tap', ...extra], {
     stream.pipe(parser);
   },
 });
-await new Promise((resolve) => parser.on('complete', resolve));
+await completed;
 if (tapCode !== 0 && results.failed === 0) {
   results.failed++;
   failures.push(`tap exited with ${tapCode}${sawPlan ? '' : ' before running any test'}`);

@@ -7,9 +7,9 @@ export const ERROR_CODES = {
   WIA_ERR_TLS_KEYPAIR_INVALID: 'the certificate or key in --webhook-cert-dir cannot be used',
   WIA_ERR_TLS_KEYPAIR_MISSING: 'tls.crt or tls.key is missing from --webhook-cert-dir',
   WIA_ERR_REVIEW_INVALID: 'the request body is not an AdmissionReview',
+  WIA_ERR_NOT_FOUND: 'no route for the request path',
   WIA_ERR_OBJECTS_INVALID: 'the --objects file cannot be read as ServiceAccounts and Namespaces',
   WIA_ERR_KUBE_VERSION_INVALID: 'the API server version is not a semantic version',
-  WIA_ERR_KUBE_UNREACHABLE: 'the API server did not answer',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

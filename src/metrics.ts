@@ -13,6 +13,7 @@ const LATENCY_BUCKETS = [
  * sets (webhook path, decision, reason code, result): never a namespace, pod
  * or any user-controlled string.
  */
+// eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types -- the type is Metrics, inferred from the definitions below
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'wi_admission_' });

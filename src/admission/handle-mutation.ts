@@ -1,6 +1,6 @@
 import { DEFAULT_SERVICE_ACCOUNT, USE_LABEL } from '../identity/constants.js';
 import { mutatePod, type MutationDenyReason, type MutationSettings } from '../identity/mutate-pod.js';
-import { checkPod, podDisplayName, podLabels } from '../identity/pod.js';
+import { checkPod, podDisplayName, podLabels, type Pod } from '../identity/pod.js';
 import { lookupServiceAccount, type ServiceAccountLookup } from '../kube/service-account-lookup.js';
 import { createPatch, encodePatch } from './patch.js';
 import type { Decision, DecodedReview } from './review.js';
@@ -40,20 +40,9 @@ export interface MutationOutcome {
  */
 export async function handleMutation(review: DecodedReview, deps: MutationDeps): Promise<MutationOutcome> {
   const { request } = review;
-  const operation = request.operation ?? 'CREATE';
-  const base = { operation };
-  if (request.kind?.kind !== undefined && request.kind.kind !== 'Pod') {
-    return allow('NotAPod', base);
-  }
-  if (operation !== 'CREATE') return allow('NotCreate', base);
-
-  const checked = checkPod(request.object);
-  if (!checked.ok || typeof request.object !== 'object' || request.object === null) {
-    const why = checked.ok ? 'the request has no Pod object' : checked.error;
-    const object = describeRawPod(request.object, request.namespace);
-    return deny('InvalidPod', 400, `wi-admission: ${object}: couldn't decode the Pod in the request (${why}). Fix the field named.`, base);
-  }
-  const pod = checked.pod;
+  const screened = screenRequest(request);
+  if ('outcome' in screened) return screened.outcome;
+  const { pod, base } = screened;
   const namespace = request.namespace || pod.metadata?.namespace || '';
   const context = { ...base, namespace, pod: podDisplayName(pod) };
   // Only opted-in pods, even if the webhook configuration's selector is widened.
@@ -68,21 +57,7 @@ export async function handleMutation(review: DecodedReview, deps: MutationDeps):
   const found = await lookupServiceAccount(deps.serviceAccounts, namespace, serviceAccountName, deps.serviceAccountLookupTimeoutMs);
   if (!found.found) {
     deps.onLookup?.(found.error ? 'error' : 'not_found');
-    return found.error
-      ? deny(
-          'ServiceAccountLookupFailed',
-          400,
-          `wi-admission: ${object}: could not read ServiceAccount ${namespace}/${serviceAccountName} (${found.error}). ` +
-            'The pod was not admitted unmutated; retry, and check that the webhook can reach the API server.',
-          withSa,
-        )
-      : deny(
-          'ServiceAccountNotFound',
-          400,
-          `wi-admission: ${object}: serviceaccounts "${serviceAccountName}" not found in namespace "${namespace}". ` +
-            'Create the ServiceAccount before the pod, or set spec.serviceAccountName to an existing one.',
-          withSa,
-        );
+    return denyMissingServiceAccount(object, namespace, serviceAccountName, found.error, withSa);
   }
   deps.onLookup?.(found.source);
 
@@ -97,6 +72,49 @@ export async function handleMutation(review: DecodedReview, deps: MutationDeps):
     warnings: result.warnings,
   };
   return { decision, reason: operations.length > 0 ? 'Mutated' : 'Unchanged', context: withSa };
+}
+
+/** Only pod CREATEs carrying a readable pod go further; the rest is answered here. */
+function screenRequest(request: DecodedReview['request']): { outcome: MutationOutcome } | { pod: Pod; base: { operation: string } } {
+  const operation = request.operation ?? 'CREATE';
+  const base = { operation };
+  if (request.kind?.kind !== undefined && request.kind.kind !== 'Pod') return { outcome: allow('NotAPod', base) };
+  if (operation !== 'CREATE') return { outcome: allow('NotCreate', base) };
+  const checked = checkPod(request.object);
+  if (!checked.ok || typeof request.object !== 'object' || request.object === null) {
+    const why = checked.ok ? 'the request has no Pod object' : checked.error;
+    const object = describeRawPod(request.object, request.namespace);
+    return {
+      outcome: deny('InvalidPod', 400, `wi-admission: ${object}: couldn't decode the Pod in the request (${why}). Fix the field named.`, base),
+    };
+  }
+  return { pod: checked.pod, base };
+}
+
+/** The pod is never admitted unmutated when its ServiceAccount cannot be read (upstream). */
+function denyMissingServiceAccount(
+  object: string,
+  namespace: string,
+  name: string,
+  error: string | undefined,
+  context: MutationOutcome['context'],
+): MutationOutcome {
+  if (error) {
+    return deny(
+      'ServiceAccountLookupFailed',
+      400,
+      `wi-admission: ${object}: could not read ServiceAccount ${namespace}/${name} (${error}). ` +
+        'The pod was not admitted unmutated; retry, and check that the webhook can reach the API server.',
+      context,
+    );
+  }
+  return deny(
+    'ServiceAccountNotFound',
+    400,
+    `wi-admission: ${object}: serviceaccounts "${name}" not found in namespace "${namespace}". ` +
+      'Create the ServiceAccount before the pod, or set spec.serviceAccountName to an existing one.',
+    context,
+  );
 }
 
 /** `Pod ns/name` from an object that failed the type check, as far as it can be read. */

@@ -69,19 +69,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   else if (source.gitVersion) void discoverVersion(source.gitVersion, learnVersion, log, stopController.signal);
 
   const minVersion = config.tlsMinVersion;
-  let admission: FastifyInstance | undefined;
+  // The listener exists only after the first pair is read; new pairs go to it.
+  const listener: { server?: Server } = {};
   const certs = new KeyPairWatcher({
     dir: config.webhookCertDir,
     log: log.child({ component: 'tls' }),
     onKeyPair: (pair) => {
       metrics.certificateExpiry.set(pair.notAfter.getTime() / 1000);
-      (admission?.server as Server | undefined)?.setSecureContext({ cert: pair.cert, key: pair.key, minVersion });
+      listener.server?.setSecureContext({ cert: pair.cert, key: pair.key, minVersion });
     },
     onResult: (result) => metrics.certificateReloads.inc({ result }),
   });
   const first = await certs.start();
 
-  admission = buildAdmissionApp(
+  const admission = buildAdmissionApp(
     {
       log,
       metrics,
@@ -96,6 +97,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     // Without a pair yet, handshakes fail until one appears (and /readyz says so).
     { https: { minVersion, ...(first ? { cert: first.cert, key: first.key } : {}) } },
   );
+
+  listener.server = admission.server as unknown as Server;
 
   const readiness = (): ReadinessChecks => ({
     certificate: certs.keyPair() !== undefined,

@@ -45,7 +45,7 @@ t.ok(files.length > 0, 'there are mutation fixtures');
 
 for (const file of files) {
   const fixture = parse(readFileSync(join(dir, file), 'utf8')) as Fixture;
-  t.test(`${file}: ${fixture.description}`, async (t) => {
+  void t.test(`${file}: ${fixture.description}`, async (t) => {
     const { given, expect } = fixture;
     const lookup = new FakeServiceAccountLookup(
       (given.serviceAccounts ?? []).map((sa) => ({ namespace: sa.namespace ?? given.namespace, name: sa.name, annotations: sa.annotations ?? {} })),

@@ -64,7 +64,7 @@ function decodePatch(response: { patch?: string }): Operation[] {
   return JSON.parse(Buffer.from(response.patch ?? '', 'base64').toString('utf8')) as Operation[];
 }
 
-t.test('mutates a v1 review over TLS and echoes uid, apiVersion and kind', async (t) => {
+void t.test('mutates a v1 review over TLS and echoes uid, apiVersion and kind', async (t) => {
   const h = await startHarness(t);
   await waitReady(h);
   const pod = labelledPod('web', 'workload');
@@ -96,7 +96,7 @@ t.test('mutates a v1 review over TLS and echoes uid, apiVersion and kind', async
   t.match(metrics.body, /wi_admission_serviceaccount_cache_size 1/);
 });
 
-t.test('answers a v1beta1 review in v1beta1', async (t) => {
+void t.test('answers a v1beta1 review in v1beta1', async (t) => {
   const h = await startHarness(t);
   await waitReady(h);
   const body = podReview(labelledPod('web', 'workload'), { apiVersion: 'admission.k8s.io/v1beta1', uid: 'uid-beta' });
@@ -105,7 +105,7 @@ t.test('answers a v1beta1 review in v1beta1', async (t) => {
   t.match(res.json, { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', response: { uid: 'uid-beta', allowed: true } });
 });
 
-t.test('bad bodies get an HTTP error with a reason', async (t) => {
+void t.test('bad bodies get an HTTP error with a reason', async (t) => {
   const h = await startHarness(t);
   await waitReady(h);
   const port = h.server.webhookPort;
@@ -125,7 +125,7 @@ t.test('bad bodies get an HTTP error with a reason', async (t) => {
   }
 });
 
-t.test('a missing ServiceAccount is denied with a message naming namespace and ServiceAccount', async (t) => {
+void t.test('a missing ServiceAccount is denied with a message naming namespace and ServiceAccount', async (t) => {
   const h = await startHarness(t);
   await waitReady(h);
   const res = await post(h.server.webhookPort, '/mutate-v1-pod', JSON.stringify(podReview(labelledPod('web', 'ghost'), { uid: 'uid-missing' })), { ca: h.ca });
@@ -138,7 +138,7 @@ t.test('a missing ServiceAccount is denied with a message naming namespace and S
   t.ok(h.api.requests.some((r) => r === 'GET /api/v1/namespaces/default/serviceaccounts/ghost'), 'a live GET was tried before denying');
 });
 
-t.test('a ServiceAccount created after start is found: live GET before the watch delivers it, then from the cache', async (t) => {
+void t.test('a ServiceAccount created after start is found: live GET before the watch delivers it, then from the cache', async (t) => {
   const h = await startHarness(t);
   await waitReady(h);
   h.api.putServiceAccount('default', 'late', { 'azure.workload.identity/client-id': CLIENT_ID }, { silent: true });
@@ -153,7 +153,7 @@ t.test('a ServiceAccount created after start is found: live GET before the watch
   t.equal(h.api.requests.filter((r) => r.includes('/serviceaccounts/later')).length, before, 'served from the cache, no API call');
 });
 
-t.test('a certificate rotated on disk is served without dropping a request', async (t) => {
+void t.test('a certificate rotated on disk is served without dropping a request', async (t) => {
   const h = await startHarness(t);
   await waitReady(h);
   const newCa = await createCertificateAuthority('rotated CA');
@@ -195,7 +195,7 @@ t.test('a certificate rotated on disk is served without dropping a request', asy
   t.ok(h.sink.lines.some((l) => l.msg === 'new certificate rejected, still serving the previous one'), 'the rejection is logged');
 });
 
-t.test('TLS below the configured minimum is refused', async (t) => {
+void t.test('TLS below the configured minimum is refused', async (t) => {
   const h = await startHarness(t);
   await waitReady(h);
   const result = await new Promise<string>((resolve) => {
@@ -208,7 +208,7 @@ t.test('TLS below the configured minimum is refused', async (t) => {
   t.match(result, /^refused/, 'a TLS 1.2 client cannot connect to a TLS 1.3 listener');
 });
 
-t.test('readiness waits for the ServiceAccount cache and the API server version', async (t) => {
+void t.test('readiness waits for the ServiceAccount cache and the API server version', async (t) => {
   const h = await startHarness(t, []);
   // Started against a reachable server: ready. Now a fresh server against a down API.
   await waitReady(h);
@@ -230,7 +230,7 @@ t.test('readiness waits for the ServiceAccount cache and the API server version'
   await eventually(async () => (await getText(second.healthPort, '/readyz')).status === 200, 15_000, 'ready once the API server is back');
 });
 
-t.test('shutdown: readiness goes false, in-flight requests finish, then the listener closes', async (t) => {
+void t.test('shutdown: readiness goes false, in-flight requests finish, then the listener closes', async (t) => {
   const h = await startHarness(t);
   await waitReady(h);
   h.api.getDelayMs = 300; // cache misses wait on a slow live GET: requests are in flight

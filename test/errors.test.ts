@@ -1,0 +1,19 @@
+// Every error code and every mutation reason is documented in docs/errors.md.
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+import { ERROR_CODES } from '../src/errors.js';
+
+const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
+for (const code of Object.keys(ERROR_CODES)) t.ok(doc.includes(`\`${code}\``), `${code} is in docs/errors.md`);
+
+const reasons = [
+  'Mutated', 'Unchanged', 'NotOptedIn', 'NotAPod', 'NotCreate', 'InvalidPod', 'ServiceAccountNotFound',
+  'ServiceAccountLookupFailed', 'HostNetworkProxy', 'InvalidProxyPort', 'InvalidTokenExpiration', 'KubernetesVersionUnknown',
+];
+const source = readFileSync(new URL('../src/admission/handle-mutation.ts', import.meta.url), 'utf8') + readFileSync(new URL('../src/identity/mutate-pod.ts', import.meta.url), 'utf8');
+for (const reason of reasons) {
+  t.ok(source.includes(`'${reason}'`), `${reason} is a reason the code uses`);
+  t.ok(doc.includes(`\`${reason}\``), `${reason} is in docs/errors.md`);
+}
+const documented = [...doc.matchAll(/^\| `([A-Z][A-Za-z]+)` \|/gm)].map((m) => m[1]);
+t.same(documented.filter((r) => !reasons.includes(r ?? '')), [], 'docs/errors.md lists no reason the code does not have');

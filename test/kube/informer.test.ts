@@ -1,0 +1,146 @@
+import t from 'tap';
+import { Informer, type ListPage, type ListWatchSource } from '../../src/kube/informer.js';
+import { toServiceAccountRecord } from '../../src/kube/service-account-cache.js';
+import type { ServiceAccountRecord } from '../../src/identity/service-account.js';
+import { createLogSink } from '../helpers/log-sink.js';
+
+const sa = (namespace: string, name: string, rv: number, annotations: Record<string, string> = {}) => ({
+  metadata: { namespace, name, resourceVersion: String(rv), annotations: { ...annotations, 'kubectl.kubernetes.io/last-applied-configuration': '{"big":"blob"}' } },
+  secrets: [{ name: 'token' }],
+});
+
+/** A scripted API server side: list pages and controllable watches. */
+class FakeSource implements ListWatchSource {
+  pages: ListPage[][] = [];
+  listCalls = 0;
+  listError: Error | undefined;
+  watches: { rv: string; onEvent: (type: string, object: unknown) => void; onDone: (err: unknown) => void; aborted: boolean }[] = [];
+
+  async list(continueToken: string | undefined): Promise<ListPage> {
+    this.listCalls++;
+    if (this.listError) throw this.listError;
+    const set = this.pages[0];
+    if (!set) throw new Error('no list scripted');
+    const index = continueToken ? Number(continueToken) : 0;
+    const page = set[index];
+    if (!page) throw new Error(`no page ${index}`);
+    if (index === set.length - 1 && this.pages.length > 1) this.pages.shift();
+    return page;
+  }
+
+  async watch(rv: string, onEvent: (type: string, object: unknown) => void, onDone: (err: unknown) => void) {
+    const w = { rv, onEvent, onDone, aborted: false };
+    this.watches.push(w);
+    return { abort: () => void (w.aborted = true) };
+  }
+
+  last() {
+    const w = this.watches.at(-1);
+    if (!w) throw new Error('no watch');
+    return w;
+  }
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await tick();
+  if (!check()) throw new Error('condition never held');
+}
+
+function build(source: FakeSource) {
+  const delays: number[] = [];
+  const restarts: string[] = [];
+  const informer = new Informer<ServiceAccountRecord>({
+    source,
+    toRecord: toServiceAccountRecord,
+    keyOf: (r) => `${r.namespace}/${r.name}`,
+    log: createLogSink().log,
+    delay: (ms) => {
+      delays.push(ms);
+      return new Promise<void>((r) => setImmediate(r));
+    },
+    hooks: { onRestart: (cause) => void restarts.push(cause) },
+  });
+  return { informer, delays, restarts };
+}
+
+void t.test('lists every page, keeps slim records, then watches from the list resourceVersion', async (t) => {
+  const source = new FakeSource();
+  source.pages = [[
+    { items: [sa('a', 'one', 5, { 'azure.workload.identity/client-id': 'c1' })], resourceVersion: '10', continueToken: '1' },
+    { items: [sa('b', 'two', 6)], resourceVersion: '10', continueToken: undefined },
+  ]];
+  const { informer } = build(source);
+  t.equal(informer.hasSynced(), false);
+  informer.start();
+  await until(() => source.watches.length === 1);
+  t.equal(informer.hasSynced(), true);
+  t.equal(informer.size(), 2);
+  t.same(informer.get('a/one'), { namespace: 'a', name: 'one', annotations: { 'azure.workload.identity/client-id': 'c1' } }, 'only azure.workload.identity/* annotations kept');
+  t.equal(source.last().rv, '10');
+
+  source.last().onEvent('ADDED', sa('c', 'three', 11));
+  source.last().onEvent('MODIFIED', sa('a', 'one', 12, { 'azure.workload.identity/client-id': 'c2' }));
+  source.last().onEvent('DELETED', sa('b', 'two', 13));
+  source.last().onEvent('BOOKMARK', { metadata: { resourceVersion: '20' } });
+  t.equal(informer.size(), 2);
+  t.equal(informer.get('a/one')?.annotations['azure.workload.identity/client-id'], 'c2');
+  t.equal(informer.get('b/two'), undefined);
+
+  source.last().onDone(null); // server closed the watch normally
+  await until(() => source.watches.length === 2);
+  t.equal(source.last().rv, '20', 'resumes from the last resourceVersion seen (bookmark)');
+  t.equal(source.listCalls, 2, 'no relist on a normal close');
+  await informer.stop();
+  t.equal(source.last().aborted, true, 'stop aborts the watch');
+});
+
+void t.test('410 Gone relists, and the new list replaces the store whole', async (t) => {
+  const source = new FakeSource();
+  source.pages = [
+    [{ items: [sa('a', 'one', 5), sa('a', 'gone', 6)], resourceVersion: '10', continueToken: undefined }],
+    [{ items: [sa('a', 'one', 5), sa('a', 'new', 30)], resourceVersion: '30', continueToken: undefined }],
+  ];
+  const { informer, restarts } = build(source);
+  informer.start();
+  await until(() => source.watches.length === 1);
+  source.last().onEvent('ERROR', { kind: 'Status', code: 410, reason: 'Expired' });
+  await until(() => source.watches.length === 2);
+  t.same(restarts, ['expired']);
+  t.equal(informer.get('a/gone'), undefined, 'an object deleted while the watch was gone does not survive');
+  t.ok(informer.get('a/new'));
+  t.equal(source.last().rv, '30');
+  await informer.stop();
+});
+
+void t.test('failures back off exponentially; readiness stays once synced', async (t) => {
+  const source = new FakeSource();
+  source.listError = new Error('connection refused');
+  const { informer, delays } = build(source);
+  informer.start();
+  await until(() => delays.length >= 3);
+  t.equal(informer.hasSynced(), false, 'not synced while the API server is down');
+  delays.slice(0, 3).forEach((d, i) => t.ok(d >= 250 * 2 ** i && d <= 500 * 2 ** i, `wait ${i + 1} is ${d} ms, within the doubling window`));
+  source.listError = undefined;
+  source.pages = [[{ items: [sa('a', 'one', 1)], resourceVersion: '1', continueToken: undefined }]];
+  await until(() => source.watches.length === 1);
+  t.equal(informer.hasSynced(), true);
+  const before = delays.length;
+  source.last().onDone(new Error('stream reset'));
+  await until(() => source.watches.length === 2);
+  t.equal(delays.length, before + 1, 'a failed watch waits before retrying');
+  t.equal(informer.hasSynced(), true, 'still synced: the last state keeps answering');
+  t.equal(informer.get('a/one')?.name, 'one');
+  await informer.stop();
+});
+
+void t.test('stop does not wait for a watch that never started', async (t) => {
+  const source = new FakeSource();
+  source.pages = [[{ items: [], resourceVersion: '1', continueToken: undefined }]];
+  source.watch = () => new Promise(() => undefined);
+  const { informer } = build(source);
+  informer.start();
+  await until(() => informer.hasSynced());
+  await informer.stop();
+  t.pass('stopped');
+});
