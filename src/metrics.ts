@@ -66,6 +66,35 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    inventorySize: new Gauge({
+      name: 'wi_admission_inventory_identities',
+      help: 'Managed identities in the inventory',
+      registers: [registry],
+    }),
+    inventoryAge: new Gauge({
+      name: 'wi_admission_inventory_age_seconds',
+      help: 'Age of the inventory: time since the last successful full refresh',
+      registers: [registry],
+    }),
+    inventoryRefreshes: new Counter({
+      name: 'wi_admission_inventory_refreshes_total',
+      help: 'Inventory refreshes by trigger (scheduled, unknown_id) and result (success, error, throttled)',
+      labelNames: ['trigger', 'result'] as const,
+      registers: [registry],
+    }),
+    armRequestDuration: new Histogram({
+      name: 'wi_admission_arm_request_duration_seconds',
+      help: 'Duration of Azure Resource Manager calls by operation and result',
+      labelNames: ['operation', 'result'] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    inventoryLookups: new Counter({
+      name: 'wi_admission_inventory_lookups_total',
+      help: 'Client ID lookups by result (hit, principal_id, miss, negative_hit, unavailable)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
     certificateExpiry: new Gauge({
       name: 'wi_admission_certificate_expiry_timestamp_seconds',
       help: 'notAfter of the serving certificate in use, Unix seconds',
