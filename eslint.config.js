@@ -28,6 +28,7 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/explicit-module-boundary-types': 'off',
       'max-lines-per-function': 'off',
+      complexity: 'off',
     },
   },
 );

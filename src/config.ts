@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { parseIdentitySourceSpec } from './azure/sources.js';
 import { resolveAuthorityHost } from './identity/cloud.js';
 import { DEFAULT_AUDIENCE, DEFAULT_PROXY_IMAGE, DEFAULT_PROXY_INIT_IMAGE, USE_ANNOTATION_PREFIX } from './identity/constants.js';
 import type { CustomTokenEndpoint } from './identity/mutate-pod.js';
@@ -26,6 +27,12 @@ export const SERVE_FLAGS = {
   'log-level': { default: 'info', help: 'upstream levels: "" (warnings), info, debug, trace, all' },
   'custom-token-endpoint-annotation-suffix': { default: '', help: 'pods annotated azure.workload.identity/use-<suffix>: "true" use the custom token endpoint' },
   'custom-token-endpoint-audience': { default: '', help: 'token audience for pods using the custom token endpoint' },
+  policy: { default: '', help: 'IdentityPolicy YAML (reloaded on change); without it /validate admits everything' },
+  identities: { default: '', help: 'identity inventory: file:PATH or arm:/subscriptions/<id>[/resourceGroups/<rg>] (repeatable; comma-separated in env)' },
+  'identity-refresh': { default: '5m', help: 'full inventory refresh interval' },
+  'identity-max-staleness': { default: '30m', help: 'how long the last good inventory is used while the source fails' },
+  'oidc-issuer': { default: '', help: 'the cluster OIDC issuer URL; federated credentials must name it' },
+  'arm-endpoint': { default: '', help: 'Azure Resource Manager endpoint; default from AZURE_ENVIRONMENT (https://management.azure.com for the public cloud)' },
   'sa-lookup-timeout': { default: '2s', help: 'time allowed for the live ServiceAccount GET on a cache miss' },
   'shutdown-delay': { default: '5s', help: 'on SIGTERM, time between readiness going false and closing the listener' },
   'disable-cert-rotation': { default: 'false', help: 'accepted for upstream compatibility; certificates are read from --webhook-cert-dir' },
@@ -63,12 +70,12 @@ const AddressSchema = z.string().transform((text, ctx) => {
 });
 
 const Duration = z.string().transform((text, ctx) => {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text);
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
   if (!match) {
-    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 500ms, 2s or 1m` });
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 500ms, 2s, 5m or 1h` });
     return z.NEVER;
   }
-  const unit = match[2] === 'ms' ? 1 : match[2] === 's' ? 1000 : 60_000;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
   return Math.round(Number(match[1]) * unit);
 });
 
@@ -100,6 +107,22 @@ const RawConfigSchema = z.object({
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.map((l) => JSON.stringify(l)).join(', ')}` }),
   customTokenEndpointAnnotationSuffix: z.string(),
   customTokenEndpointAudience: z.string(),
+  policy: z.string(),
+  identities: z.string().transform((text, ctx) => {
+    const specs = text.split(',').map((v) => v.trim()).filter((v) => v !== '');
+    for (const spec of specs) {
+      try {
+        parseIdentitySourceSpec(spec);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    }
+    return specs;
+  }),
+  identityRefresh: Duration,
+  identityMaxStaleness: Duration,
+  oidcIssuer: z.string().refine((v) => v === '' || /^https:\/\/\S+$/.test(v), 'must be an https:// URL'),
+  armEndpoint: z.string().refine((v) => v === '' || /^https?:\/\/\S+$/.test(v), 'must be a URL'),
   saLookupTimeout: Duration,
   shutdownDelay: Duration,
   disableCertRotation: BooleanFlag,
@@ -120,6 +143,14 @@ const RawConfigSchema = z.object({
 });
 
 type RawConfig = z.infer<typeof RawConfigSchema>;
+
+/** ARM endpoints of the sovereign clouds, by upper-cased AZURE_ENVIRONMENT. */
+const ARM_ENDPOINTS: Readonly<Record<string, string>> = {
+  AZUREUSGOVERNMENTCLOUD: 'https://management.usgovcloudapi.net',
+  AZUREUSGOVERNMENT: 'https://management.usgovcloudapi.net',
+  AZURECHINACLOUD: 'https://management.chinacloudapi.cn',
+  AZUREGERMANCLOUD: 'https://management.microsoftazure.de',
+};
 
 export interface Address {
   readonly host: string;
@@ -146,6 +177,14 @@ export interface Config {
   readonly proxyImage: string;
   readonly proxyInitImage: string;
   readonly customTokenEndpoint: CustomTokenEndpoint | undefined;
+  /** `--policy`; empty when validation is not configured. */
+  readonly policyPath: string;
+  /** `--identities` values, validated: `file:PATH` or `arm:/subscriptions/…`. */
+  readonly identitySources: readonly string[];
+  readonly identityRefreshMs: number;
+  readonly identityMaxStalenessMs: number;
+  readonly oidcIssuer: string | undefined;
+  readonly armEndpoint: string;
 }
 
 export type ConfigLoad = { ok: true; config: Config } | { ok: false; error: string };
@@ -214,6 +253,12 @@ function finishConfig(raw: RawConfig, readFile: (path: string) => string): Confi
       proxyImage: e.PROXY_IMAGE || DEFAULT_PROXY_IMAGE,
       proxyInitImage: e.PROXY_INIT_IMAGE || DEFAULT_PROXY_INIT_IMAGE,
       customTokenEndpoint: cte,
+      policyPath: raw.policy,
+      identitySources: raw.identities,
+      identityRefreshMs: raw.identityRefresh,
+      identityMaxStalenessMs: raw.identityMaxStaleness,
+      oidcIssuer: raw.oidcIssuer !== '' ? raw.oidcIssuer : undefined,
+      armEndpoint: (raw.armEndpoint || ARM_ENDPOINTS[(e.AZURE_ENVIRONMENT ?? '').toUpperCase()] || 'https://management.azure.com').replace(/\/+$/, ''),
     } satisfies Config),
   };
 }
@@ -263,11 +308,12 @@ function buildCustomTokenEndpoint(raw: RawConfig, errors: string[]): CustomToken
 }
 
 export function parseServeFlags(argv: readonly string[]): Record<string, string | undefined> {
-  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
-  for (const flag of Object.keys(SERVE_FLAGS)) options[flag] = { type: 'string' };
+  const options: Record<string, { type: 'string'; multiple?: boolean }> = { config: { type: 'string' } };
+  for (const flag of Object.keys(SERVE_FLAGS)) options[flag] = { type: 'string', ...(flag === 'identities' ? { multiple: true } : {}) };
   try {
     const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
-    return values as Record<string, string | undefined>;
+    // Repeatable flags arrive as lists; they are comma-joined like their env var.
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v])) as Record<string, string | undefined>;
   } catch (err) {
     // Bare boolean flags as upstream writes them (`--disable-cert-rotation`).
     const fixed = argv.map((a) => (a === '--disable-cert-rotation' ? '--disable-cert-rotation=true' : a));

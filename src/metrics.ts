@@ -16,6 +16,8 @@ const LATENCY_BUCKETS = [
 // eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types -- the type is Metrics, inferred from the definitions below
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
+  /** Set by the inventory: the age is read at scrape time, so it keeps growing while refreshes fail. */
+  const inventoryAgeSource: { seconds?: () => number | undefined } = {};
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'wi_admission_' });
   return {
     registry,
@@ -66,19 +68,35 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    policyReloads: new Counter({
+      name: 'wi_admission_policy_reloads_total',
+      help: 'Policy file reloads by result (loaded, unchanged, error)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    namespaceCacheSize: new Gauge({
+      name: 'wi_admission_namespace_cache_size',
+      help: 'Namespaces held in the cache',
+      registers: [registry],
+    }),
     inventorySize: new Gauge({
       name: 'wi_admission_inventory_identities',
       help: 'Managed identities in the inventory',
       registers: [registry],
     }),
+    inventoryAgeSource,
     inventoryAge: new Gauge({
       name: 'wi_admission_inventory_age_seconds',
       help: 'Age of the inventory: time since the last successful full refresh',
       registers: [registry],
+      collect() {
+        const seconds = inventoryAgeSource.seconds?.();
+        if (seconds !== undefined) this.set(seconds);
+      },
     }),
     inventoryRefreshes: new Counter({
       name: 'wi_admission_inventory_refreshes_total',
-      help: 'Inventory refreshes by trigger (scheduled, unknown_id) and result (success, error, throttled)',
+      help: 'Inventory refreshes by trigger (scheduled, unknown_id, source_change) and result (success, error, throttled)',
       labelNames: ['trigger', 'result'] as const,
       registers: [registry],
     }),

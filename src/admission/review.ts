@@ -83,6 +83,8 @@ export interface Decision {
   /** Base64 of a JSON Patch; absent when nothing changes. */
   readonly patch?: string;
   readonly warnings?: readonly string[];
+  /** Recorded by the API server in the audit log under `<webhook name>/<key>`. */
+  readonly auditAnnotations?: Readonly<Record<string, string>>;
 }
 
 /** Answers in the request's own API version, echoing its uid. */
@@ -94,5 +96,6 @@ export function buildReviewResponse(review: DecodedReview, decision: Decision): 
     response.patch = decision.patch;
   }
   if (decision.warnings && decision.warnings.length > 0) response.warnings = [...decision.warnings];
+  if (decision.auditAnnotations && Object.keys(decision.auditAnnotations).length > 0) response.auditAnnotations = { ...decision.auditAnnotations };
   return { apiVersion: review.apiVersion, kind: 'AdmissionReview', response };
 }

@@ -63,3 +63,21 @@ export function createServiceAccountSource(kc: KubeConfig): { source: ListWatchS
 export function isNotFound(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === 404;
 }
+
+/**
+ * One object GET bounded by `signal`: the object, or undefined on NotFound.
+ * The generated client takes no signal, so the wait is raced instead; a late
+ * answer is dropped.
+ */
+export async function readOrUndefined<T>(read: Promise<unknown>, signal: AbortSignal, toRecord: (object: unknown) => T | undefined): Promise<T | undefined> {
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason as Error);
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+  try {
+    return toRecord(await Promise.race([read, aborted]));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}

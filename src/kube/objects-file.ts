@@ -1,14 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { AppError } from '../errors.js';
+import type { NamespaceRecord } from '../identity/managed-identity.js';
 import type { ServiceAccountRecord } from '../identity/service-account.js';
 import { toServiceAccountRecord } from './service-account-cache.js';
+import type { NamespaceLookup } from './namespace-lookup.js';
 import { serviceAccountKey, type ServiceAccountLookup } from './service-account-lookup.js';
 
-export interface NamespaceRecord {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-}
+export type { NamespaceRecord };
 
 export interface ObjectSet {
   readonly serviceAccounts: readonly ServiceAccountRecord[];
@@ -71,9 +70,18 @@ function stringRecord(value: unknown): Record<string, string> {
 /** `--objects FILE`: a fixed set of ServiceAccounts instead of the API server (local runs). */
 export class ObjectsFileLookup implements ServiceAccountLookup {
   private readonly serviceAccounts: ReadonlyMap<string, ServiceAccountRecord>;
+  /** The file's Namespaces, for policy rules that select on labels. */
+  readonly namespaces: NamespaceLookup;
 
   constructor(objects: ObjectSet) {
     this.serviceAccounts = new Map(objects.serviceAccounts.map((sa) => [serviceAccountKey(sa.namespace, sa.name), sa]));
+    const namespaces = new Map(objects.namespaces.map((ns) => [ns.name, ns]));
+    this.namespaces = {
+      getCached: (name) => namespaces.get(name),
+      getLive: (name) => Promise.resolve(namespaces.get(name)),
+      hasSynced: () => true,
+      size: () => namespaces.size,
+    };
   }
 
   static fromFile(path: string): ObjectsFileLookup {

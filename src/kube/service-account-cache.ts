@@ -2,7 +2,7 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { pickIdentityAnnotations, type ServiceAccountRecord } from '../identity/service-account.js';
 import { Informer, type InformerHooks, type ListWatchSource } from './informer.js';
-import { isNotFound } from './client.js';
+import { readOrUndefined } from './client.js';
 import { serviceAccountKey, type ServiceAccountLookup } from './service-account-lookup.js';
 
 /** The slim record: namespace, name and only the azure.workload.identity/* annotations. */
@@ -49,18 +49,8 @@ export class ServiceAccountCache implements ServiceAccountLookup {
     return this.informer.get(serviceAccountKey(namespace, name));
   }
 
-  async getLive(namespace: string, name: string, signal: AbortSignal): Promise<ServiceAccountRecord | undefined> {
-    const read = this.core.readNamespacedServiceAccount({ namespace, name });
-    const aborted = new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason as Error);
-      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
-    });
-    try {
-      return toServiceAccountRecord(await Promise.race([read, aborted]));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  getLive(namespace: string, name: string, signal: AbortSignal): Promise<ServiceAccountRecord | undefined> {
+    return readOrUndefined(this.core.readNamespacedServiceAccount({ namespace, name }), signal, toServiceAccountRecord);
   }
 
   hasSynced(): boolean {

@@ -3,11 +3,12 @@ import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { registerMutateRoute, type MutateRouteDeps } from './routes/mutate.js';
+import { registerValidateRoute, type ValidateRouteDeps } from './routes/validate.js';
 
 /** The API server sends at most a few hundred KiB; 3 MiB is Kubernetes' own request limit. */
 export const BODY_LIMIT_BYTES = 3 * 1024 * 1024;
 
-export interface AdmissionAppDeps extends MutateRouteDeps {
+export interface AdmissionAppDeps extends MutateRouteDeps, ValidateRouteDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   /** True once shutdown began: answers carry `Connection: close`. */
@@ -58,10 +59,11 @@ export function buildAdmissionApp(deps: AdmissionAppDeps, options: AdmissionAppO
     void reply.code(status).send({ code: 'WIA_ERR_REVIEW_INVALID', message });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ code: 'WIA_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url}; admission paths: POST /mutate-v1-pod` });
+    void reply.code(404).send({ code: 'WIA_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url}; admission paths: POST /mutate-v1-pod, POST /validate` });
   });
 
   registerMutateRoute(app, deps);
+  registerValidateRoute(app, deps);
   return app;
 }
 

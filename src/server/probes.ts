@@ -6,6 +6,7 @@ export interface ReadinessChecks {
   certificate: boolean;
   serviceAccounts: boolean;
   kubernetesVersion: boolean;
+  identityInventory: boolean;
   notShuttingDown: boolean;
 }
 

@@ -10,11 +10,14 @@ import { createKubeConfig, createServiceAccountSource, fetchServerGitVersion } f
 import { ObjectsFileLookup } from '../kube/objects-file.js';
 import { ServiceAccountCache } from '../kube/service-account-cache.js';
 import type { ServiceAccountLookup } from '../kube/service-account-lookup.js';
+import { NamespaceCache, type NamespaceLookup } from '../kube/namespace-lookup.js';
 import { parseKubernetesVersion, supportsNativeSidecar } from '../kube/server-version.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { buildAdmissionApp } from './app.js';
 import { buildProbesApp, type ReadinessChecks } from './probes.js';
 import { KeyPairWatcher } from './tls.js';
+import { PolicyFile } from '../policy/policy-file.js';
+import { openInventory } from './inventory-wiring.js';
 
 export interface RunningServer {
   readonly webhookPort: number;
@@ -26,8 +29,9 @@ export interface RunningServer {
   shutdown(): Promise<void>;
 }
 
-interface ServiceAccountSource {
-  readonly lookup: ServiceAccountLookup;
+interface KubeSources {
+  readonly serviceAccounts: ServiceAccountLookup;
+  readonly namespaces: NamespaceLookup;
   readonly stop: () => Promise<void>;
   /** Undefined with --objects (no API server). */
   readonly gitVersion: (() => Promise<string>) | undefined;
@@ -40,7 +44,7 @@ interface ServiceAccountSource {
  */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const metrics = createMetrics();
-  const source = openServiceAccounts(config, log.child({ component: 'serviceaccounts' }), metrics);
+  const source = openKubeSources(config, log, metrics);
   let shuttingDown = false;
   const stopController = new AbortController();
 
@@ -68,6 +72,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   if (config.kubernetesVersion !== undefined) learnVersion(config.kubernetesVersion);
   else if (source.gitVersion) void discoverVersion(source.gitVersion, learnVersion, log, stopController.signal);
 
+  const policy = await openPolicy(config, log, metrics);
+  const inventory = openInventory(config, log, metrics);
+
   const minVersion = config.tlsMinVersion;
   // The listener exists only after the first pair is read; new pairs go to it.
   const listener: { server?: Server } = {};
@@ -88,10 +95,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       metrics,
       isDraining: () => shuttingDown,
       mutation: {
-        serviceAccounts: source.lookup,
+        serviceAccounts: source.serviceAccounts,
         settings,
         serviceAccountLookupTimeoutMs: config.saLookupTimeoutMs,
         onLookup: (result) => metrics.serviceAccountLookups.inc({ result }),
+      },
+      validation: {
+        policy: () => policy?.policy(),
+        serviceAccounts: source.serviceAccounts,
+        namespaces: source.namespaces,
+        identities: inventory?.directory,
+        audience: config.audience,
+        oidcIssuer: config.oidcIssuer,
+        lookupTimeoutMs: config.saLookupTimeoutMs,
       },
     },
     // Without a pair yet, handshakes fail until one appears (and /readyz says so).
@@ -102,8 +118,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   const readiness = (): ReadinessChecks => ({
     certificate: certs.keyPair() !== undefined,
-    serviceAccounts: source.lookup.hasSynced(),
+    serviceAccounts: source.serviceAccounts.hasSynced() && source.namespaces.hasSynced(),
     kubernetesVersion: nativeSidecar !== undefined,
+    identityInventory: inventory ? inventory.hasLoaded() : true,
     notShuttingDown: !shuttingDown,
   });
   const sameSideAddress =
@@ -135,6 +152,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         log.debug('closing probe listeners');
         await Promise.all([probes.close(), metricsApp?.close()]);
         certs.close();
+        policy?.close();
+        await inventory?.stop();
         log.debug('stopping ServiceAccount source');
         await source.stop();
         log.info('shut down');
@@ -142,25 +161,57 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   };
 }
 
-function openServiceAccounts(config: Config, log: Logger, metrics: Metrics): ServiceAccountSource {
+function openKubeSources(config: Config, log: Logger, metrics: Metrics): KubeSources {
   if (config.objects !== '') {
     const lookup = ObjectsFileLookup.fromFile(config.objects);
     metrics.serviceAccountCacheSize.set(lookup.size());
     metrics.serviceAccountCacheSynced.set(1);
-    log.info({ objects: config.objects, serviceAccounts: lookup.size() }, 'serving ServiceAccounts from file');
-    return { lookup, stop: async () => undefined, gitVersion: undefined };
+    metrics.namespaceCacheSize.set(lookup.namespaces.size());
+    log.info({ objects: config.objects, serviceAccounts: lookup.size(), namespaces: lookup.namespaces.size() }, 'serving ServiceAccounts and Namespaces from file');
+    return { serviceAccounts: lookup, namespaces: lookup.namespaces, stop: async () => undefined, gitVersion: undefined };
   }
   const kc = createKubeConfig(config.kubeconfig);
   const { source, core } = createServiceAccountSource(kc);
-  const cache = new ServiceAccountCache(source, core, log, {
+  const serviceAccounts = new ServiceAccountCache(source, core, log.child({ component: 'serviceaccounts' }), {
     onStoreChange: (size) => metrics.serviceAccountCacheSize.set(size),
     onSynced: () => metrics.serviceAccountCacheSynced.set(1),
     onRestart: (cause) => metrics.informerRestarts.inc({ cause }),
   });
-  cache.start();
-  return { lookup: cache, stop: () => cache.stop(), gitVersion: () => fetchServerGitVersion(kc) };
+  serviceAccounts.start();
+  // Namespaces are only read by the policy; without one they are not watched.
+  const namespaces: NamespaceLookup & { start?: () => void; stop?: () => Promise<void> } =
+    config.policyPath !== ''
+      ? new NamespaceCache(kc, core, log.child({ component: 'namespaces' }), {
+          onStoreChange: (size) => metrics.namespaceCacheSize.set(size),
+          onRestart: (cause) => metrics.informerRestarts.inc({ cause }),
+        })
+      : { getCached: () => undefined, getLive: async () => undefined, hasSynced: () => true, size: () => 0 };
+  namespaces.start?.();
+  return {
+    serviceAccounts,
+    namespaces,
+    stop: async () => {
+      await Promise.all([serviceAccounts.stop(), namespaces.stop?.()]);
+    },
+    gitVersion: () => fetchServerGitVersion(kc),
+  };
 }
 
+/** `--policy`: the first file must be valid; later bad edits keep the last good one. */
+async function openPolicy(config: Config, log: Logger, metrics: Metrics): Promise<PolicyFile | undefined> {
+  if (config.policyPath === '') {
+    log.warn('no --policy: /validate admits everything');
+    return undefined;
+  }
+  const file = new PolicyFile({ path: config.policyPath, log: log.child({ component: 'policy' }), onReload: (result) => metrics.policyReloads.inc({ result }) });
+  try {
+    const spec = await file.start();
+    log.info({ path: config.policyPath, rules: spec.rules.length }, 'policy loaded');
+  } catch (err) {
+    throw new AppError('WIA_ERR_POLICY_INVALID', `--policy ${config.policyPath}: ${(err as Error).message}`, { cause: err });
+  }
+  return file;
+}
 
 /** Asks /version until it answers; an unparsable version is fatal, as upstream. */
 async function discoverVersion(

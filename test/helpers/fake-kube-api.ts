@@ -33,6 +33,8 @@ export class FakeKubeApi {
   readonly requests: string[] = [];
   private server: Server | undefined;
   private readonly objects = new Map<string, ServiceAccountObject>();
+  /** Namespaces: listed, read, and watched (the watch stays idle; set them before the server starts). */
+  private readonly namespaceLabels = new Map<string, Record<string, string>>();
   private readonly events: WatchEvent[] = [];
   /** Watches from a resourceVersion older than this get 410 Gone. */
   private oldestWatchableRv = 0;
@@ -100,6 +102,10 @@ export class FakeKubeApi {
     if (!options.silent) this.emit({ rv: this.rv, type, object });
   }
 
+  putNamespace(name: string, labels: Record<string, string> = {}): void {
+    this.namespaceLabels.set(name, labels);
+  }
+
   deleteServiceAccount(namespace: string, name: string): void {
     const key = `${namespace}/${name}`;
     const object = this.objects.get(key);
@@ -150,6 +156,23 @@ export class FakeKubeApi {
     if (url.pathname === '/api/v1/serviceaccounts') {
       return url.searchParams.get('watch') === 'true' ? this.watch(url, res) : this.list(url, res);
     }
+    if (url.pathname === '/api/v1/namespaces') {
+      if (url.searchParams.get('watch') === 'true') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.flushHeaders();
+        const idle = { res, sent: Number.MAX_SAFE_INTEGER };
+        this.watchers.add(idle);
+        res.on('close', () => this.watchers.delete(idle));
+        return;
+      }
+      return this.json(res, 200, { apiVersion: 'v1', kind: 'NamespaceList', metadata: { resourceVersion: String(this.rv) }, items: [...this.namespaceLabels].map(([n, labels]) => this.namespaceObject(n, labels)) });
+    }
+    const nsMatch = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(url.pathname);
+    if (nsMatch) {
+      const labels = this.namespaceLabels.get(nsMatch[1] ?? '');
+      if (!labels) return this.status(res, 404, 'NotFound', `namespaces "${nsMatch[1]}" not found`);
+      return this.json(res, 200, this.namespaceObject(nsMatch[1] ?? '', labels));
+    }
     const match = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/]+)$/.exec(url.pathname);
     if (match) {
       if (this.getDelayMs > 0) await new Promise((r) => setTimeout(r, this.getDelayMs));
@@ -186,6 +209,10 @@ export class FakeKubeApi {
     this.watchers.add(watcher);
     res.on('close', () => this.watchers.delete(watcher));
     for (const event of this.events) this.send(watcher, event);
+  }
+
+  private namespaceObject(name: string, labels: Record<string, string>): unknown {
+    return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, resourceVersion: String(this.rv), labels: { 'kubernetes.io/metadata.name': name, ...labels } } };
   }
 
   private json(res: ServerResponse, code: number, body: unknown): void {

@@ -1,68 +1,21 @@
 // The built server over real TLS (dev CA trusted, verification on), against
 // a loopback stand-in API server that the real client-node code lists,
 // watches and reads.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { Agent } from 'node:https';
-import { applyPatch, type Operation } from 'rfc6902';
-import t, { type Test } from 'tap';
+import { applyPatch } from 'rfc6902';
+import t from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { createCertificateAuthority, issueServerCertificate, writeDevCertificates } from '../../src/certs/issue.js';
-import { startServer, type RunningServer } from '../../src/server/serve.js';
-import { FakeKubeApi } from '../helpers/fake-kube-api.js';
+import { startServer } from '../../src/server/serve.js';
+import { decodePatch, HARNESS, startHarness, waitReady } from '../helpers/harness.js';
 import { eventually, getText, post } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { labelledPod, podReview } from '../helpers/reviews.js';
 
-const CLIENT_ID = '5b1e6f0a-3c2d-4e5f-8a9b-0c1d2e3f4a5b';
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-
-interface Harness {
-  server: RunningServer;
-  api: FakeKubeApi;
-  ca: string;
-  certDir: string;
-  sink: ReturnType<typeof createLogSink>;
-}
-
-async function startHarness(t: Test, extraArgs: string[] = []): Promise<Harness> {
-  const dir = t.testdir({});
-  const certDir = join(dir, 'certs');
-  await writeDevCertificates(certDir, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-  const api = new FakeKubeApi();
-  await api.start();
-  api.putServiceAccount('default', 'workload', { 'azure.workload.identity/client-id': CLIENT_ID });
-  const loaded = loadConfig(
-    [
-      '--webhook-addr', '127.0.0.1:0',
-      '--health-addr', '127.0.0.1:0',
-      '--metrics-addr', '127.0.0.1:0',
-      '--webhook-cert-dir', certDir,
-      '--kubeconfig', api.writeKubeconfig(dir),
-      '--shutdown-delay', '0ms',
-      '--sa-lookup-timeout', '1s',
-      ...extraArgs,
-    ],
-    { AZURE_TENANT_ID: TENANT },
-  );
-  if (!loaded.ok) throw new Error(loaded.error);
-  const sink = createLogSink('debug');
-  const server = await startServer(loaded.config, sink.log);
-  t.teardown(async () => {
-    await server.shutdown();
-    await api.stop();
-  });
-  return { server, api, ca: readFileSync(join(certDir, 'ca.crt'), 'utf8'), certDir, sink };
-}
-
-async function waitReady(h: Harness): Promise<void> {
-  await eventually(async () => (await getText(h.server.healthPort, '/readyz')).status === 200, 10_000, '/readyz 200');
-}
-
-function decodePatch(response: { patch?: string }): Operation[] {
-  return JSON.parse(Buffer.from(response.patch ?? '', 'base64').toString('utf8')) as Operation[];
-}
+const { CLIENT_ID, TENANT } = HARNESS;
 
 void t.test('mutates a v1 review over TLS and echoes uid, apiVersion and kind', async (t) => {
   const h = await startHarness(t);

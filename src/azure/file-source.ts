@@ -1,0 +1,212 @@
+import { watch as watchFs, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { AppError } from '../errors.js';
+import type { FederatedCredential, IdentitySource, ManagedIdentity } from './identity-source.js';
+import { parseIdentityResourceId } from './resource-id.js';
+
+/** What `az identity federated-credential create` uses when `--audiences` is not given. */
+export const DEFAULT_FEDERATED_AUDIENCE = 'api://AzureADTokenExchange';
+
+const MAX_REPORTED_PROBLEMS = 10;
+
+// Field names and shapes are those of `az identity federated-credential list -o json`; other fields are ignored.
+const CredentialSchema = z.looseObject({
+  name: z.string().min(1),
+  issuer: z.string().min(1),
+  subject: z.string().min(1),
+  audiences: z.array(z.string().min(1)).min(1).default([DEFAULT_FEDERATED_AUDIENCE]),
+});
+
+// YAML reads `cost-center: 1234` as a number; ARM tag values are always strings.
+const TagValueSchema = z.union([z.string(), z.number(), z.boolean()], { error: 'tag values must be strings' }).transform(String);
+
+// Field names and shapes are those of `az identity list -o json`; other fields (location, systemData, …) are ignored.
+const IdentitySchema = z.looseObject({
+  id: z.string().refine((id) => parseIdentityResourceId(id) !== undefined, {
+    error: 'expected /subscriptions/<subscription>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>',
+  }),
+  name: z.string().min(1).optional(),
+  clientId: z.guid(),
+  principalId: z.guid(),
+  tenantId: z.guid(),
+  subscriptionId: z.string().min(1).optional(),
+  resourceGroup: z.string().min(1).optional(),
+  tags: z.record(z.string(), TagValueSchema).nullish(),
+  federatedCredentials: z.array(CredentialSchema).nullish(),
+});
+
+type IdentityInput = z.infer<typeof IdentitySchema>;
+
+/**
+ * Parses an identities file: the output of `az identity list -o json` as it
+ * is (a JSON array), or `{identities: [...]}`, in JSON or YAML. Each identity
+ * may carry `federatedCredentials` as printed by
+ * `az identity federated-credential list -o json`. Errors name the file, the
+ * item (counted from 0) and the field.
+ */
+export function parseIdentities(text: string, file: string): ManagedIdentity[] {
+  let document: unknown;
+  try {
+    // JSON (what `az` prints) parses an order of magnitude faster and leaner as JSON than as YAML.
+    document = looksLikeJson(text) ? parseJsonOrYaml(text) : parseYaml(text);
+  } catch (err) {
+    throw new AppError('WIA_ERR_IDENTITIES_FILE_INVALID', `${file}: not valid JSON or YAML: ${(err as Error).message}`, { cause: err });
+  }
+  const items = itemsOf(document);
+  if (!items) {
+    throw new AppError(
+      'WIA_ERR_IDENTITIES_FILE_INVALID',
+      `${file}: expected a list of identities (the output of az identity list -o json) or an object with an identities list`,
+    );
+  }
+  const problems: string[] = [];
+  const identities: ManagedIdentity[] = [];
+  const seen = new Map<string, number>();
+  items.forEach((item, index) => {
+    const label = `item ${index}${nameOf(item)}`;
+    const result = IdentitySchema.safeParse(item);
+    if (!result.success) {
+      for (const issue of result.error.issues) problems.push(`${label}: field ${formatPath(issue.path)}: ${issue.message}`);
+      return;
+    }
+    const key = result.data.clientId.toLowerCase();
+    const first = seen.get(key);
+    if (first !== undefined) problems.push(`${label}: field clientId: ${result.data.clientId} is also the clientId of item ${first}`);
+    else seen.set(key, index);
+    identities.push(toManagedIdentity(result.data));
+  });
+  if (problems.length > 0) {
+    const shown = problems.slice(0, MAX_REPORTED_PROBLEMS);
+    if (problems.length > shown.length) shown.push(`… and ${problems.length - shown.length} more`);
+    throw new AppError('WIA_ERR_IDENTITIES_FILE_INVALID', `${file}: ${shown.join('; ')}`);
+  }
+  return identities;
+}
+
+function itemsOf(document: unknown): unknown[] | undefined {
+  if (Array.isArray(document)) return document;
+  if (document !== null && typeof document === 'object') {
+    const identities = (document as { identities?: unknown }).identities;
+    if (Array.isArray(identities)) return identities;
+  }
+  return undefined;
+}
+
+function nameOf(item: unknown): string {
+  const name = (item as { name?: unknown } | null)?.name;
+  return typeof name === 'string' && name !== '' ? ` (${JSON.stringify(name)})` : '';
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : `${out === '' ? '' : '.'}${String(part)}`;
+  return out === '' ? '(the item itself)' : out;
+}
+
+function toManagedIdentity(input: IdentityInput): ManagedIdentity {
+  // The schema's refine guarantees the ID parses.
+  const parts = parseIdentityResourceId(input.id) ?? { subscriptionId: '', resourceGroup: '', name: '' };
+  const credentials = input.federatedCredentials?.map(
+    (c): FederatedCredential => ({ name: c.name, issuer: c.issuer, subject: c.subject, audiences: c.audiences }),
+  );
+  return {
+    clientId: input.clientId,
+    principalId: input.principalId,
+    tenantId: input.tenantId,
+    name: input.name ?? parts.name,
+    id: input.id,
+    subscriptionId: input.subscriptionId ?? parts.subscriptionId,
+    resourceGroup: input.resourceGroup ?? parts.resourceGroup,
+    tags: input.tags ?? {},
+    // Absent means "none listed in the file", not "ask ARM": there is no ARM behind a file.
+    federatedCredentials: credentials ?? [],
+  };
+}
+
+export interface FileIdentitySourceOptions {
+  readonly log?: Logger;
+  /** Quiet time after the last change event before `onChange` fires (editors write in bursts). */
+  readonly debounceMs?: number;
+}
+
+/**
+ * `--identities file:PATH`: identities from a JSON or YAML file, for local
+ * runs, demos and tests. The file is read again on every listing, so the
+ * inventory's refresh picks up edits; `watch()` lets it refresh at once.
+ */
+export class FileIdentitySource implements IdentitySource {
+  readonly description: string;
+
+  constructor(
+    readonly path: string,
+    private readonly options: FileIdentitySourceOptions = {},
+  ) {
+    this.description = `file:${path}`;
+  }
+
+  async listIdentities(): Promise<ManagedIdentity[]> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      throw new AppError('WIA_ERR_IDENTITIES_FILE_INVALID', `${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+    return parseIdentities(text, this.path);
+  }
+
+  /** The file carries every identity's credentials; one it does not list has none. */
+  listFederatedCredentials(identity: ManagedIdentity): Promise<FederatedCredential[]> {
+    return Promise.resolve([...(identity.federatedCredentials ?? [])]);
+  }
+
+  /**
+   * Calls `onChange` (debounced) when the file may have changed. Watches the
+   * directory, not the file: editors replace files and ConfigMap volumes swap
+   * a `..data` symlink, both of which a file watch would miss. Returns a
+   * function that stops watching.
+   */
+  watch(onChange: () => void): () => void {
+    const name = basename(this.path);
+    const debounceMs = this.options.debounceMs ?? 100;
+    let timer: NodeJS.Timeout | undefined;
+    let watcher: FSWatcher | undefined;
+    const fire = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(onChange, debounceMs);
+      timer.unref();
+    };
+    try {
+      // persistent: false — a watch alone must not keep the process alive.
+      watcher = watchFs(dirname(this.path), { persistent: false }, (_event, filename) => {
+        const changed = filename?.toString();
+        if (changed === undefined || changed === name || changed.startsWith('..')) fire();
+      });
+      watcher.on('error', (err) => this.options.log?.warn({ err, path: this.path }, 'identities file watch failed'));
+    } catch (err) {
+      // Without a watch the periodic refresh still picks up edits.
+      this.options.log?.warn({ err, path: this.path }, 'cannot watch the identities file');
+    }
+    return () => {
+      clearTimeout(timer);
+      watcher?.close();
+    };
+  }
+}
+
+function looksLikeJson(text: string): boolean {
+  const first = text.trimStart()[0];
+  return first === '[' || first === '{';
+}
+
+/** JSON first; YAML (a superset) for flow-style YAML and for the better error message. */
+function parseJsonOrYaml(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return parseYaml(text);
+  }
+}

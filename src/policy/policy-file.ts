@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { watchFile, type FileWatch } from '../util/watch-file.js';
+import { parsePolicy, type PolicySpec } from './schema.js';
+
+export interface PolicyFileOptions {
+  readonly path: string;
+  readonly log: Logger;
+  /** Counts reloads by result (metrics). */
+  readonly onReload?: (result: 'loaded' | 'unchanged' | 'error') => void;
+  readonly pollMs?: number;
+  readonly debounceMs?: number;
+}
+
+/**
+ * `--policy FILE`, reloaded when it changes. A file that does not parse or
+ * validate keeps the last good policy in force, is logged with every bad
+ * field, and is counted; the server does not start without a first good one.
+ */
+export class PolicyFile {
+  private current: PolicySpec | undefined;
+  private lastText: string | undefined;
+  private watcher: FileWatch | undefined;
+  private lastError: string | undefined;
+
+  constructor(private readonly options: PolicyFileOptions) {}
+
+  /** Loads the first policy; rejects with the parse errors when it is bad. */
+  async start(): Promise<PolicySpec> {
+    const text = await readFile(this.options.path, 'utf8');
+    const parsed = parsePolicy(text, this.options.path);
+    if (!parsed.ok) throw new Error(parsed.error);
+    this.current = parsed.policy.spec;
+    this.lastText = text;
+    this.watcher = watchFile(this.options.path, () => void this.reload(), {
+      ...(this.options.pollMs !== undefined ? { pollMs: this.options.pollMs } : {}),
+      ...(this.options.debounceMs !== undefined ? { debounceMs: this.options.debounceMs } : {}),
+    });
+    return this.current;
+  }
+
+  policy(): PolicySpec | undefined {
+    return this.current;
+  }
+
+  /** The error of the last rejected edit, while it is still on disk. */
+  pendingError(): string | undefined {
+    return this.lastError;
+  }
+
+  close(): void {
+    this.watcher?.close();
+  }
+
+  async reload(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.options.path, 'utf8');
+    } catch (err) {
+      this.reject(`cannot read ${this.options.path}: ${(err as Error).message}`);
+      return;
+    }
+    if (text === this.lastText) {
+      this.options.onReload?.('unchanged');
+      return;
+    }
+    const parsed = parsePolicy(text, this.options.path);
+    if (!parsed.ok) {
+      this.lastText = text;
+      this.reject(parsed.error);
+      return;
+    }
+    this.current = parsed.policy.spec;
+    this.lastText = text;
+    this.lastError = undefined;
+    this.options.onReload?.('loaded');
+    this.options.log.info({ path: this.options.path, rules: parsed.policy.spec.rules.length }, 'policy loaded');
+  }
+
+  private reject(error: string): void {
+    if (error === this.lastError) return;
+    this.lastError = error;
+    this.options.onReload?.('error');
+    this.options.log.warn({ path: this.options.path, error }, 'policy rejected, keeping the last good policy');
+  }
+}

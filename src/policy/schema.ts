@@ -1,0 +1,102 @@
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/**
+ * The platform team's namespace → identity policy (DESIGN §5), validated
+ * where it enters: a bad file is reported with the path of the bad field and
+ * never replaces a good one.
+ */
+const Action = z.enum(['deny', 'warn', 'audit'], { error: 'must be deny, warn or audit' });
+export type Action = z.infer<typeof Action>;
+
+const LabelSelectorRequirement = z.strictObject({
+  key: z.string().min(1),
+  operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist'], { error: 'must be In, NotIn, Exists or DoesNotExist' }),
+  values: z.array(z.string()).optional(),
+});
+
+export const LabelSelectorSchema = z.strictObject({
+  matchLabels: z.record(z.string(), z.string()).optional(),
+  matchExpressions: z.array(LabelSelectorRequirement).optional(),
+});
+export type LabelSelector = z.infer<typeof LabelSelectorSchema>;
+
+const NamespaceMatch = z.strictObject({
+  /** Globs (`*`, `?`) on the namespace name; any may match. */
+  names: z.array(z.string().min(1)).optional(),
+  /** Label selector on the namespace; must match as well when given. */
+  selector: LabelSelectorSchema.optional(),
+});
+
+/** `{namespace.name}` and `{namespace.labels['key']}` (or "key") inside a required tag value. */
+export const TEMPLATE_REFERENCE = /\{namespace\.(?:name|labels\[(?:'([^']+)'|"([^"]+)")\])\}/g;
+
+const RequiredTagValue = z.string().superRefine((value, ctx) => {
+  const stripped = value.replace(TEMPLATE_REFERENCE, '');
+  if (/[{}]/.test(stripped)) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" has a reference other than {namespace.name} or {namespace.labels['key']}` });
+  }
+});
+
+const Rule = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a lowercase name such as team-must-own-identity'),
+    namespaces: NamespaceMatch.optional(),
+    requireTags: z.record(z.string().min(1), RequiredTagValue).optional(),
+    forbidDefaultServiceAccount: z.boolean().optional(),
+    action: Action.default('deny'),
+  })
+  .refine((rule) => rule.requireTags !== undefined || rule.forbidDefaultServiceAccount === true, {
+    message: 'a rule needs requireTags or forbidDefaultServiceAccount: true',
+  });
+export type Rule = z.infer<typeof Rule>;
+
+export const PolicySchema = z.strictObject({
+  apiVersion: z.literal('wi-admission.io/v1', { error: 'must be wi-admission.io/v1' }),
+  kind: z.literal('IdentityPolicy', { error: 'must be IdentityPolicy' }),
+  metadata: z.looseObject({}).optional(),
+  spec: z
+    .strictObject({
+      clusterName: z.string().min(1).optional(),
+      exemptNamespaces: z.array(z.string().min(1)).default(['kube-system']),
+      namespaceTag: z.string().min(1).default('kubernetes.namespaces'),
+      clusterTag: z.string().min(1).default('kubernetes.clusters'),
+      onUnknownIdentity: Action.default('deny'),
+      onInventoryUnavailable: Action.default('deny'),
+      onMissingFederatedCredential: Action.default('warn'),
+      onClientSecretInPod: Action.default('warn'),
+      /** What happens when nothing approves an identity for a namespace; default deny. */
+      defaultAction: Action.default('deny'),
+      rules: z.array(Rule).default([]),
+    })
+    .superRefine((spec, ctx) => {
+      const seen = new Set<string>();
+      spec.rules.forEach((rule, i) => {
+        if (seen.has(rule.name)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `duplicate rule name "${rule.name}"` });
+        seen.add(rule.name);
+      });
+    }),
+});
+export type Policy = z.infer<typeof PolicySchema>;
+export type PolicySpec = Policy['spec'];
+
+export type PolicyParse = { ok: true; policy: Policy } | { ok: false; error: string };
+
+/** Parses YAML or JSON; errors list every bad field as `spec.rules[0].action: …`. */
+export function parsePolicy(text: string, source: string): PolicyParse {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    return { ok: false, error: `${source}: not YAML: ${(err as Error).message}` };
+  }
+  const parsed = PolicySchema.safeParse(raw);
+  if (parsed.success) return { ok: true, policy: parsed.data };
+  const lines = parsed.error.issues.map((issue) => `${source}: ${formatPath(issue.path)}: ${issue.message}`);
+  return { ok: false, error: lines.join('\n') };
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(document)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('');
+}

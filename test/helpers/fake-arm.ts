@@ -1,0 +1,200 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createCertificateAuthority, issueServerCertificate } from '../../src/certs/issue.js';
+
+export interface FakeArmIdentity {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  clientId: string;
+  principalId: string;
+  tenantId: string;
+  tags?: Record<string, string>;
+}
+
+export interface FakeArmCredential {
+  name: string;
+  issuer: string;
+  subject: string;
+  audiences: string[];
+}
+
+export interface FakeArmRequest {
+  method: string;
+  /** Path and query as received. */
+  url: string;
+  authorization: string | undefined;
+  body: string;
+}
+
+interface ScriptedFailure {
+  status: number;
+  headers: Record<string, string>;
+  code: string;
+}
+
+const PROVIDER = '/providers/Microsoft.ManagedIdentity/userAssignedIdentities';
+
+/**
+ * A loopback stand-in for Azure Resource Manager (the Microsoft.ManagedIdentity
+ * list operations) and for the Entra ID endpoints MSAL calls for a client
+ * credential (OpenID configuration discovery, token). It speaks the real wire
+ * formats, so the real @azure/arm-msi and @azure/identity code runs against it
+ * over TLS with a CA of its own.
+ */
+export class FakeArm {
+  readonly tenantId = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+  readonly accessToken = 'fake-arm-access-token';
+  readonly identities: FakeArmIdentity[] = [];
+  /** Federated credentials by identity name. */
+  readonly credentials = new Map<string, FakeArmCredential[]>();
+  readonly requests: FakeArmRequest[] = [];
+  /** Items per list page; nextLink carries a $skipToken. */
+  pageSize = 2;
+  /** Delay before answering ARM requests (slow ARM). */
+  delayMs = 0;
+  caCert = '';
+  private baseUrl = '';
+  private readonly failures: ScriptedFailure[] = [];
+  private server: Server | undefined;
+  private readonly sockets = new Set<Duplex>();
+
+  async start(): Promise<void> {
+    const ca = await createCertificateAuthority('fake ARM CA');
+    const pair = await issueServerCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    this.caCert = ca.cert;
+    this.server = createServer({ cert: pair.cert, key: pair.key }, (req, res) => void this.handle(req, res));
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.baseUrl = `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Base URL for ARM (`endpoint`) and Entra ID (`authorityHost`); fixed once started. */
+  get url(): string {
+    return this.baseUrl;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** The next `count` ARM requests (not token requests) fail with `status`. */
+  failNext(status: number, options: { count?: number; headers?: Record<string, string>; code?: string } = {}): void {
+    for (let i = 0; i < (options.count ?? 1); i++) {
+      this.failures.push({ status, headers: options.headers ?? {}, code: options.code ?? (status === 429 ? 'TooManyRequests' : 'InternalServerError') });
+    }
+  }
+
+  armRequests(): FakeArmRequest[] {
+    return this.requests.filter((r) => r.url.startsWith('/subscriptions/'));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    const url = new URL(req.url ?? '/', this.url);
+    this.requests.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, body });
+
+    const tenantPath = url.pathname.match(/^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/token)$/);
+    if (tenantPath) return this.handleEntra(tenantPath[1] ?? '', tenantPath[2] ?? '', body, res);
+
+    if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    if (req.headers.authorization !== `Bearer ${this.accessToken}`) {
+      return armError(res, 401, 'InvalidAuthenticationToken', 'The access token is invalid.');
+    }
+    const failure = this.failures.shift();
+    if (failure) return armError(res, failure.status, failure.code, `scripted ${failure.status}`, failure.headers);
+    if (!url.searchParams.get('api-version')) return armError(res, 400, 'MissingApiVersionParameter', 'The api-version query parameter is required.');
+
+    const segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    // subscriptions/{sub}[/resourceGroups/{rg}]/providers/Microsoft.ManagedIdentity/userAssignedIdentities[/{name}/federatedIdentityCredentials]
+    const lower = url.pathname.toLowerCase();
+    const sub = segments[1] ?? '';
+    if (lower === `/subscriptions/${sub}${PROVIDER}`.toLowerCase()) {
+      return this.page(res, url, this.identities.filter((i) => sameText(i.subscriptionId, sub)).map((i) => this.identityResource(i)));
+    }
+    const rg = segments[3] ?? '';
+    if (lower === `/subscriptions/${sub}/resourcegroups/${rg}${PROVIDER}`.toLowerCase()) {
+      const found = this.identities.filter((i) => sameText(i.subscriptionId, sub) && sameText(i.resourceGroup, rg));
+      return this.page(res, url, found.map((i) => this.identityResource(i)));
+    }
+    const name = segments[7] ?? '';
+    if (lower === `/subscriptions/${sub}/resourcegroups/${rg}${PROVIDER}/${name}/federatedIdentityCredentials`.toLowerCase()) {
+      const identity = this.identities.find((i) => sameText(i.subscriptionId, sub) && sameText(i.resourceGroup, rg) && sameText(i.name, name));
+      if (!identity) return armError(res, 404, 'ResourceNotFound', `The Resource 'Microsoft.ManagedIdentity/userAssignedIdentities/${name}' was not found.`);
+      const base = `/subscriptions/${sub}/resourcegroups/${rg}${PROVIDER}/${name}/federatedIdentityCredentials`;
+      const items = (this.credentials.get(name) ?? []).map((c) => ({
+        id: `${base}/${c.name}`,
+        name: c.name,
+        type: 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials',
+        properties: { issuer: c.issuer, subject: c.subject, audiences: c.audiences },
+      }));
+      return this.page(res, url, items);
+    }
+    return armError(res, 404, 'InvalidResourceType', `no route for ${url.pathname}`);
+  }
+
+  /** What MSAL asks for with `disableInstanceDiscovery`: the tenant's OpenID configuration, then a token. */
+  private handleEntra(tenant: string, what: string, body: string, res: ServerResponse): void {
+    if (what.startsWith('v2.0')) {
+      const base = `${this.url}/${tenant}`;
+      return json(res, 200, {
+        issuer: `${base}/v2.0`,
+        authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
+        token_endpoint: `${base}/oauth2/v2.0/token`,
+        end_session_endpoint: `${base}/oauth2/v2.0/logout`,
+        jwks_uri: `${base}/discovery/v2.0/keys`,
+        response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
+        subject_types_supported: ['pairwise'],
+        id_token_signing_alg_values_supported: ['RS256'],
+        token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+        scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+      });
+    }
+    const form = new URLSearchParams(body);
+    if (form.get('grant_type') !== 'client_credentials' || form.get('client_secret') !== 'fake-secret') {
+      return json(res, 401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.', error_codes: [7000215] });
+    }
+    return json(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: this.accessToken });
+  }
+
+  private identityResource(i: FakeArmIdentity): Record<string, unknown> {
+    return {
+      id: `/subscriptions/${i.subscriptionId}/resourcegroups/${i.resourceGroup}${PROVIDER}/${i.name}`,
+      name: i.name,
+      type: 'Microsoft.ManagedIdentity/userAssignedIdentities',
+      location: 'westeurope',
+      tags: i.tags ?? {},
+      properties: { tenantId: i.tenantId, principalId: i.principalId, clientId: i.clientId, isolationScope: 'None' },
+    };
+  }
+
+  private page(res: ServerResponse, url: URL, items: unknown[]): void {
+    const skip = Number(url.searchParams.get('$skipToken') ?? '0');
+    const value = items.slice(skip, skip + this.pageSize);
+    const next = skip + this.pageSize < items.length ? new URL(url.pathname + url.search, this.url) : undefined;
+    next?.searchParams.set('$skipToken', String(skip + this.pageSize));
+    json(res, 200, next ? { value, nextLink: next.toString() } : { value });
+  }
+}
+
+function sameText(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function armError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  json(res, status, { error: { code, message } }, headers);
+}

@@ -1,0 +1,54 @@
+import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { PolicyFile } from '../../src/policy/policy-file.js';
+import { createLogSink } from '../helpers/log-sink.js';
+
+const good = readFileSync(new URL('../../examples/policy.yaml', import.meta.url), 'utf8');
+
+void t.test('edits are picked up; a bad edit or a deleted file keeps the last good policy', async (t) => {
+  const dir = t.testdir({ 'policy.yaml': good });
+  const path = join(dir, 'policy.yaml');
+  const sink = createLogSink();
+  const results: string[] = [];
+  const file = new PolicyFile({ path, log: sink.log, onReload: (r) => void results.push(r), pollMs: 60_000 });
+  t.teardown(() => file.close());
+  t.equal((await file.start()).rules.length, 2);
+
+  writeFileSync(path, good.replace('onMissingFederatedCredential: warn', 'onMissingFederatedCredential: deny'));
+  await file.reload();
+  t.equal(file.policy()?.onMissingFederatedCredential, 'deny', 'an edit is applied');
+
+  writeFileSync(path, good.replace('action: deny', 'action: block'));
+  await file.reload();
+  t.equal(file.policy()?.onMissingFederatedCredential, 'deny', 'still the last good policy');
+  t.match(file.pendingError(), /spec\.rules\[0\]\.action: must be deny, warn or audit/);
+  t.ok(sink.lines.some((l) => l.msg === 'policy rejected, keeping the last good policy' && String(l.error).includes('rules[0].action')), 'logged with the field');
+
+  unlinkSync(path);
+  await file.reload();
+  t.equal(file.policy()?.rules.length, 2, 'a deleted file keeps the policy');
+  t.same(results, ['loaded', 'error', 'error']);
+
+  writeFileSync(path, good);
+  await file.reload();
+  t.equal(file.pendingError(), undefined, 'a good file clears the error');
+  t.equal(file.policy()?.onMissingFederatedCredential, 'warn');
+});
+
+void t.test('a change on disk is noticed without calling reload', async (t) => {
+  const dir = t.testdir({ 'policy.yaml': good });
+  const path = join(dir, 'policy.yaml');
+  const file = new PolicyFile({ path, log: createLogSink().log, debounceMs: 10, pollMs: 50 });
+  t.teardown(() => file.close());
+  await file.start();
+  writeFileSync(path, good.replace('clusterName: aks-prod-a', 'clusterName: aks-prod-b'));
+  for (let i = 0; i < 200 && file.policy()?.clusterName !== 'aks-prod-b'; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(file.policy()?.clusterName, 'aks-prod-b');
+});
+
+void t.test('a bad first policy refuses to start, naming the field', async (t) => {
+  const dir = t.testdir({ 'policy.yaml': 'apiVersion: wi-admission.io/v1\nkind: IdentityPolicy\nspec: {defaultAction: maybe}\n' });
+  const file = new PolicyFile({ path: join(dir, 'policy.yaml'), log: createLogSink().log });
+  await t.rejects(file.start(), /spec\.defaultAction: must be deny, warn or audit/);
+});
