@@ -104,7 +104,8 @@ async function main(): Promise<void> {
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(root, 'src/main.ts'), 'serve', '--webhook-addr', '127.0.0.1:0', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0',
+    // The built server, as the container runs it (`npm run build` first; no TypeScript loader in the way).
+    [join(root, 'dist/src/main.js'), 'serve', '--webhook-addr', '127.0.0.1:0', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0',
       '--webhook-cert-dir', join(dir, 'certs'), '--kubeconfig', api.writeKubeconfig(dir), '--policy', join(dir, 'policy.yaml'),
       '--identities', `file:${join(dir, 'identities.json')}`, '--log-level', 'info', '--shutdown-delay', '0s'],
     { env: { ...process.env, AZURE_TENANT_ID: TENANT }, stdio: ['ignore', 'pipe', 'pipe'] },
