@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
@@ -153,6 +154,8 @@ export class IdentityInventory {
     this.hooks = options.hooks ?? {};
     this.now = options.now ?? (() => performance.now());
     this.delay = options.delay ?? abortableDelay;
+    // Every lookup waiting on a refresh listens for stop; a burst of them is normal, not a leak.
+    setMaxListeners(0, this.stopController.signal);
     // ttlResolution 0: lru-cache would otherwise cache now() behind a real timer, which a fake clock cannot move.
     const perf = { now: this.now };
     this.negative = new LRUCache<string, true>({ max: this.settings.maxNegativeEntries, ttl: this.settings.negativeCacheTtlMs, perf, ttlResolution: 0 });
