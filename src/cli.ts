@@ -1,6 +1,6 @@
 import { SERVE_FLAGS, envName } from './config.js';
 
-export type Command = { name: 'serve'; argv: string[] } | { name: 'version' } | { name: 'help'; topic?: string } | { name: 'unknown'; word: string };
+export type Command = { name: 'serve'; argv: string[] } | { name: 'check'; argv: string[] } | { name: 'version' } | { name: 'help'; topic?: string } | { name: 'unknown'; word: string };
 
 /**
  * `wi-admission <command> [flags]`. Flags without a command mean `serve`, so
@@ -17,6 +17,7 @@ export function parseCommand(argv: readonly string[]): Command {
     if (rest.includes('--version')) return { name: 'version' };
     return { name: 'serve', argv: rest };
   }
+  if (first === 'check') return { name: 'check', argv: rest };
   if (first.startsWith('--')) return parseCommand(['serve', ...argv]);
   return { name: 'unknown', word: first };
 }
@@ -27,11 +28,13 @@ export function usage(): string {
     '',
     'Usage:',
     '  wi-admission serve [--config FILE] [flags]   run the webhook (see "wi-admission serve --help")',
+    '  wi-admission check -f PATH... [flags]        run the validation (and mutation) on manifests, offline (see "wi-admission check --help")',
     '  wi-admission version                         print the version as JSON',
     '',
     'Examples:',
     '  AZURE_TENANT_ID=<tenant> wi-admission serve --webhook-cert-dir certs --objects examples/objects.yaml',
     '  AZURE_TENANT_ID=<tenant> wi-admission serve --kubeconfig ~/.kube/config --webhook-addr 127.0.0.1:9443',
+    '  helm template charts/shop | wi-admission check -f - --policy policy.yaml --identities file:identities.json',
   ].join('\n');
 }
 

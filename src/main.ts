@@ -1,5 +1,8 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
+import pino from 'pino';
+import { runCheckCommand } from './check/command.js';
 import { parseCommand, serveUsage, usage } from './cli.js';
 import { loadConfig } from './config.js';
 import { createLogger } from './log.js';
@@ -21,6 +24,15 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
       return 2;
     case 'serve':
       return serve(command.argv, env);
+    case 'check':
+      return runCheckCommand(command.argv, {
+        cwd: process.cwd(),
+        env,
+        stdout: (text) => process.stdout.write(text),
+        stderr: (text) => process.stderr.write(text),
+        readStdin: () => readFileSync(0, 'utf8'),
+        log: createLogger('', pino.destination(2)),
+      });
   }
 }
 

@@ -1,0 +1,122 @@
+// `wi-admission check` end to end in-process: manifests on disk or stdin,
+// the example policy and identities, exact output and exit codes.
+import { createRequire } from 'node:module';
+import Ajv from 'ajv-draft-04';
+import t from 'tap';
+import { runCheckCommand, type CheckIo } from '../../src/check/command.js';
+import { createLogSink } from '../helpers/log-sink.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const POLICY = ['--policy', 'examples/policy.yaml', '--identities', 'file:examples/identities.json'];
+
+async function check(argv: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: CheckIo = {
+    cwd: root,
+    env: { AZURE_TENANT_ID: TENANT },
+    stdout: (s) => void (stdout += s),
+    stderr: (s) => void (stderr += s),
+    readStdin: () => stdin,
+    log: createLogSink().log,
+  };
+  const previous = process.cwd();
+  process.chdir(root);
+  try {
+    return { code: await runCheckCommand(argv, io), stdout, stderr };
+  } finally {
+    process.chdir(previous);
+  }
+}
+
+const BILLING_ERROR =
+  'test/fixtures/check/deploy/billing.yaml:8: error: ServiceAccount checkout-prod/batch is not allowed to use client ID 0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b ' +
+  '(managed identity id-billing-worker-prod, resource group rg-billing-prod): rule "team-must-own-identity" requires tag owner=checkout-team, the identity has owner=billing-team. ' +
+  'Use an identity tagged owner=checkout-team, or ask the platform team to approve this one. [IdentityNotApproved]';
+const CRONJOB_WARNING =
+  'test/fixtures/check/deploy/billing.yaml:16: warning: CronJob checkout-prod/nightly uses ServiceAccount batch, which has a client ID, but its pods lack the label ' +
+  'azure.workload.identity/use: "true", so no token is injected. Add the label to the pod template\'s metadata.labels. [MissingUseLabel]';
+
+void t.test('a directory of Helm-rendered manifests: one denial with file and line, one warning, exit 1', async (t) => {
+  const result = await check(['-f', 'test/fixtures/check/deploy', ...POLICY]);
+  t.equal(result.code, 1);
+  t.equal(result.stdout, `${BILLING_ERROR}\n${CRONJOB_WARNING}\n\n4 objects checked: 1 error, 1 warning\n`);
+  t.equal(result.stderr, '');
+});
+
+void t.test('approved manifests exit 0', async (t) => {
+  const result = await check(['-f', 'test/fixtures/check/deploy/checkout.yaml', '--objects', 'examples/objects.yaml', ...POLICY]);
+  t.equal(result.code, 0);
+  t.equal(result.stdout, '2 objects checked: 0 errors, 0 warnings\n');
+});
+
+void t.test('stdin, a List, and objects without a namespace take -n', async (t) => {
+  const list = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'api', annotations: { 'azure.workload.identity/client-id': 'not-a-guid' } } },
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ignored' } },
+    ],
+  });
+  const result = await check(['-f', '-', '-n', 'checkout-prod', ...POLICY], list);
+  t.equal(result.code, 1);
+  t.match(result.stdout, /^<stdin>:1: error: ServiceAccount checkout-prod\/api has azure\.workload\.identity\/client-id="not-a-guid", which is not a client ID .*\[InvalidClientId\]\n/);
+  t.match(result.stdout, /1 object checked: 1 error, 0 warnings\n$/);
+});
+
+void t.test('--output json carries every finding with its location', async (t) => {
+  const result = await check(['-f', 'test/fixtures/check/deploy', ...POLICY, '-o', 'json']);
+  t.equal(result.code, 1);
+  const parsed = JSON.parse(result.stdout) as { findings: Record<string, unknown>[]; summary: unknown };
+  t.same(parsed.summary, { checked: 4, errors: 1, warnings: 1 });
+  t.match(parsed.findings[0], { file: 'test/fixtures/check/deploy/billing.yaml', line: 8, kind: 'ServiceAccount', namespace: 'checkout-prod', name: 'batch', severity: 'error', reason: 'IdentityNotApproved' });
+  t.match(parsed.findings[1], { line: 16, kind: 'CronJob', severity: 'warning', reason: 'MissingUseLabel' });
+});
+
+void t.test('--output sarif is valid SARIF 2.1.0 with a rule per reason', async (t) => {
+  const result = await check(['-f', 'test/fixtures/check/deploy', ...POLICY, '-o', 'sarif']);
+  t.equal(result.code, 1);
+  const log = JSON.parse(result.stdout) as { runs: { tool: { driver: { rules: { id: string }[] } }; results: { ruleId: string; level: string; locations: { physicalLocation: { region: { startLine: number } } }[] }[] }[] };
+  // The schema ships in @microsoft/jest-sarif; it is draft-04, hence ajv-draft-04.
+  const schema = createRequire(import.meta.url)('@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json') as Record<string, unknown>;
+  // The schema's patterns predate the `u` flag.
+  const ajv = new Ajv({ strict: false, allErrors: true, unicodeRegExp: false });
+  const validate = ajv.compile(schema);
+  t.ok(validate(log), `valid SARIF: ${JSON.stringify(validate.errors?.slice(0, 3))}`);
+  t.same(log.runs[0]?.tool.driver.rules.map((r) => r.id), ['IdentityNotApproved', 'MissingUseLabel']);
+  t.same(log.runs[0]?.results.map((r) => [r.ruleId, r.level, r.locations[0]?.physicalLocation.region.startLine]), [['IdentityNotApproved', 'error', 8], ['MissingUseLabel', 'warning', 16]]);
+});
+
+void t.test('--show-mutation prints what the mutating webhook would add', async (t) => {
+  const result = await check(['-f', 'test/fixtures/check/deploy/checkout.yaml', '--show-mutation']);
+  t.equal(result.code, 0);
+  t.match(result.stdout, /checkout\.yaml:13: Deployment checkout-prod\/web: the mutating webhook would change the pod\n/);
+  t.match(result.stdout, /\+ \/spec\/template\/spec\/containers\/0\/env \[\{"name":"AZURE_CLIENT_ID","value":"6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e2"\},\{"name":"AZURE_TENANT_ID","value":"72f988bf-86f1-41af-91ab-2d7cd011db47"\}/);
+  t.match(result.stdout, /\+ \/spec\/template\/spec\/containers\/0\/volumeMounts \[\{"name":"azure-workload-identity-reserved-[0-9a-f]{30}","readOnly":true,"mountPath":"\/var\/run\/secrets\/azure\/wi"\}\]/);
+  t.equal(result.stderr, '', 'no warning: the mutation preview was asked for');
+  const nothing = await check(['-f', 'test/fixtures/check/deploy/checkout.yaml']);
+  t.match(nothing.stderr, /no --policy: nothing is validated/);
+});
+
+void t.test('bad usage and unreadable input exit 2 naming the file and line', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [[], /no input: give -f PATH/],
+    [['-f', 'test/fixtures/check/broken.yaml'], /test\/fixtures\/check\/broken\.yaml:\d+: invalid YAML/],
+    [['-f', 'test/fixtures/check/missing.yaml'], /test\/fixtures\/check\/missing\.yaml: cannot read: ENOENT/],
+    [['-f', 'test/fixtures/check/deploy', '-o', 'xml'], /--output xml: use text, json or sarif/],
+    [['-f', 'test/fixtures/check/deploy', '--identities', 'arm:/subscriptions/nope'], /arm:\/subscriptions/],
+    [['-f', 'test/fixtures/check/deploy', '--policy', 'test/fixtures/check/broken.yaml'], /broken\.yaml: not YAML/],
+    [['-f', 'test/fixtures/check/deploy', '--identities', 'file:test/fixtures/check/missing.json'], /cannot load the identities/],
+    [['--frobnicate'], /Unknown option '--frobnicate'/],
+  ];
+  for (const [argv, pattern] of cases) {
+    const result = await check(argv);
+    t.equal(result.code, 2, `${argv.join(' ')} exits 2`);
+    t.match(result.stderr, pattern);
+  }
+  const help = await check(['--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /Usage: wi-admission check -f PATH/);
+});
