@@ -1,6 +1,6 @@
 import { SERVE_FLAGS, envName } from './config.js';
 
-export type Command = { name: 'serve'; argv: string[] } | { name: 'check'; argv: string[] } | { name: 'version' } | { name: 'help'; topic?: string } | { name: 'unknown'; word: string };
+export type Command = { name: 'serve'; argv: string[] } | { name: 'check'; argv: string[] } | { name: 'inventory'; argv: string[] } | { name: 'version' } | { name: 'help'; topic?: string } | { name: 'unknown'; word: string };
 
 /**
  * `wi-admission <command> [flags]`. Flags without a command mean `serve`, so
@@ -18,6 +18,7 @@ export function parseCommand(argv: readonly string[]): Command {
     return { name: 'serve', argv: rest };
   }
   if (first === 'check') return { name: 'check', argv: rest };
+  if (first === 'inventory') return { name: 'inventory', argv: rest };
   if (first.startsWith('--')) return parseCommand(['serve', ...argv]);
   return { name: 'unknown', word: first };
 }
@@ -29,6 +30,7 @@ export function usage(): string {
     'Usage:',
     '  wi-admission serve [--config FILE] [flags]   run the webhook (see "wi-admission serve --help")',
     '  wi-admission check -f PATH... [flags]        run the validation (and mutation) on manifests, offline (see "wi-admission check --help")',
+    '  wi-admission inventory [flags]               who binds what: ServiceAccount, client ID, identity, approval (see "wi-admission inventory --help")',
     '  wi-admission version                         print the version as JSON',
     '',
     'Examples:',

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
-import { runCheckCommand } from './check/command.js';
+import { runCheckCommand, type CheckIo } from './check/command.js';
+import { runInventoryCommand } from './commands/inventory.js';
 import { parseCommand, serveUsage, usage } from './cli.js';
 import { loadConfig } from './config.js';
 import { createLogger } from './log.js';
@@ -25,15 +26,22 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
     case 'serve':
       return serve(command.argv, env);
     case 'check':
-      return runCheckCommand(command.argv, {
-        cwd: process.cwd(),
-        env,
-        stdout: (text) => process.stdout.write(text),
-        stderr: (text) => process.stderr.write(text),
-        readStdin: () => readFileSync(0, 'utf8'),
-        log: createLogger('', pino.destination(2)),
-      });
+      return runCheckCommand(command.argv, commandIo(env));
+    case 'inventory':
+      return runInventoryCommand(command.argv, commandIo(env));
   }
+}
+
+/** Offline commands write results to stdout; logs (warnings only) go to stderr. */
+function commandIo(env: NodeJS.ProcessEnv): CheckIo {
+  return {
+    cwd: process.cwd(),
+    env,
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    readStdin: () => readFileSync(0, 'utf8'),
+    log: createLogger('', pino.destination(2)),
+  };
 }
 
 async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {

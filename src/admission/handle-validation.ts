@@ -1,19 +1,15 @@
-import picomatch from 'picomatch';
-import { CLIENT_ID_ANNOTATION, DEFAULT_SERVICE_ACCOUNT, USE_LABEL } from '../identity/constants.js';
-import type { CredentialResolution, IdentityResolution, ManagedIdentity, NamespaceRecord } from '../identity/managed-identity.js';
+import { DEFAULT_SERVICE_ACCOUNT, USE_LABEL } from '../identity/constants.js';
+import type { NamespaceRecord } from '../identity/managed-identity.js';
 import { pickIdentityAnnotations } from '../identity/service-account.js';
 import { lookupNamespace, type NamespaceLookup } from '../kube/namespace-lookup.js';
 import { lookupServiceAccount, type ServiceAccountLookup } from '../kube/service-account-lookup.js';
-import { checkBinding, checkClientIdChange, checkFederatedCredential, checkPodTemplate, isBindingAdmitted, isGuid, type Finding, type Subject } from '../policy/evaluate.js';
+import { checkClientIdChange, checkPodTemplate, type Finding, type Subject } from '../policy/evaluate.js';
+import { checkBindingWithCredentials, isExemptNamespace, lookupBindingIdentity, type IdentityDirectory } from './binding-check.js';
 import type { PolicySpec } from '../policy/schema.js';
 import type { DecodedReview } from './review.js';
 import { decideFromFindings, type ValidationDecision } from './validation-decision.js';
 
-/** The inventory as the handler needs it (implemented by `IdentityInventory`). */
-export interface IdentityDirectory {
-  lookupClientId(clientId: string): Promise<IdentityResolution>;
-  federatedCredentials(identity: ManagedIdentity): Promise<CredentialResolution>;
-}
+export type { IdentityDirectory };
 
 export interface ValidationDeps {
   /** The current policy; undefined when none is configured (everything is admitted). */
@@ -32,7 +28,7 @@ export interface ValidationOutcome extends ValidationDecision {
 }
 
 /** Workload kinds whose pod template is checked, and where the template sits. */
-const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
+export const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
   Deployment: ['spec', 'template'],
   StatefulSet: ['spec', 'template'],
   DaemonSet: ['spec', 'template'],
@@ -62,7 +58,7 @@ export async function handleValidation(review: DecodedReview, deps: ValidationDe
   const policy = deps.policy();
   if (!policy) return allow('PolicyNotConfigured');
   if (namespaceName === '' || !object) return allow('NotApplicable');
-  if (policy.exemptNamespaces.some((glob) => picomatch.isMatch(namespaceName, glob, { dot: true }))) return allow('Exempt');
+  if (isExemptNamespace(policy, namespaceName)) return allow('Exempt');
 
   const namespace = await lookupNamespace(deps.namespaces, namespaceName, deps.lookupTimeoutMs);
   if (kind === 'ServiceAccount') {
@@ -135,16 +131,8 @@ async function validatePodTemplate(
 
 /** Asks the inventory only what the checks need: the identity for a GUID, credentials for an admitted one. */
 async function bindingFindings(policy: PolicySpec, deps: ValidationDeps, subject: Subject, annotations: Readonly<Record<string, string>>): Promise<Finding[]> {
-  const clientId = annotations[CLIENT_ID_ANNOTATION] ?? '';
-  if (clientId === '') return [];
-  if (!isGuid(clientId)) return checkBinding(policy, subject, { annotations, identity: undefined });
-  const identity: IdentityResolution = deps.identities
-    ? await deps.identities.lookupClientId(clientId)
-    : { status: 'unavailable', reason: 'no identity source is configured (--identities)' };
-  const findings = checkBinding(policy, subject, { annotations, identity });
-  if (identity.status !== 'found' || !deps.identities || !isBindingAdmitted(identity, findings)) return findings;
-  const credentials = await deps.identities.federatedCredentials(identity.identity);
-  return [...findings, ...checkFederatedCredential(policy, subject, identity.identity, { credentials, audience: deps.audience, oidcIssuer: deps.oidcIssuer })];
+  const identity = await lookupBindingIdentity(deps.identities, annotations);
+  return checkBindingWithCredentials(policy, deps, subject, annotations, identity);
 }
 
 function serviceAccountNameOf(template: JsonObject | undefined): string {

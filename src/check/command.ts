@@ -1,22 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { IdentityInventory } from '../azure/inventory.js';
-import { createIdentitySources, parseIdentitySourceSpec } from '../azure/sources.js';
+import { parseIdentitySourceSpec } from '../azure/sources.js';
+import { clusterReads, loadInventory, readPolicyFile } from '../commands/inputs.js';
 import { resolveAuthorityHost } from '../identity/cloud.js';
 import { DEFAULT_AUDIENCE, DEFAULT_PROXY_IMAGE, DEFAULT_PROXY_INIT_IMAGE } from '../identity/constants.js';
 import type { MutationSettings } from '../identity/mutate-pod.js';
-import { createKubeConfig, readOrUndefined } from '../kube/client.js';
-import { toNamespaceRecord } from '../kube/namespace-lookup.js';
 import { parseObjects, type ObjectSet } from '../kube/objects-file.js';
-import { toServiceAccountRecord } from '../kube/service-account-cache.js';
 import { parseKubernetesVersion, supportsNativeSidecar } from '../kube/server-version.js';
-import { parsePolicy, type PolicySpec } from '../policy/schema.js';
+import type { PolicySpec } from '../policy/schema.js';
 import { packageVersion } from '../version.js';
 import { formatJson, formatSarif, formatText, count, type CheckOutputFormat } from './format.js';
-import { ManifestError, readManifests } from './manifests.js';
-import { runCheck, type CheckOptions } from './run-check.js';
+import { readManifests, type ManifestObject } from './manifests.js';
+import { runCheck } from './run-check.js';
 
 export const CHECK_USAGE = `Usage: wi-admission check -f PATH... [flags]
 
@@ -51,100 +47,93 @@ export interface CheckIo {
   readonly log: Logger;
 }
 
+const CHECK_OPTIONS = {
+  filename: { type: 'string', short: 'f', multiple: true },
+  policy: { type: 'string' },
+  identities: { type: 'string', multiple: true },
+  objects: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  namespace: { type: 'string', short: 'n' },
+  'show-mutation': { type: 'boolean' },
+  output: { type: 'string', short: 'o' },
+  audience: { type: 'string' },
+  'oidc-issuer': { type: 'string' },
+  'kubernetes-version': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type CheckFlags = ReturnType<typeof parseArgs<{ options: typeof CHECK_OPTIONS }>>['values'];
+
+/** Everything read before any check runs; a thrown error is bad usage or input (exit 2). */
+interface CheckInputs {
+  readonly manifests: ManifestObject[];
+  readonly policy: PolicySpec | undefined;
+  readonly objects: ObjectSet;
+  readonly mutation: MutationSettings | undefined;
+  readonly identitySpecs: readonly string[];
+  readonly output: CheckOutputFormat;
+}
+
 /** `wi-admission check`: returns the exit code. */
 export async function runCheckCommand(argv: readonly string[], io: CheckIo): Promise<number> {
-  let values: Record<string, string | string[] | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: [...argv],
-      options: {
-        filename: { type: 'string', short: 'f', multiple: true },
-        policy: { type: 'string' },
-        identities: { type: 'string', multiple: true },
-        objects: { type: 'string' },
-        kubeconfig: { type: 'string' },
-        namespace: { type: 'string', short: 'n' },
-        'show-mutation': { type: 'boolean' },
-        output: { type: 'string', short: 'o' },
-        audience: { type: 'string' },
-        'oidc-issuer': { type: 'string' },
-        'kubernetes-version': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    io.stderr(`wi-admission check: ${(err as Error).message}\n\n${CHECK_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout(CHECK_USAGE);
-    return 0;
-  }
   const usage = (message: string): number => {
     io.stderr(`wi-admission check: ${message}\n`);
     return 2;
   };
-  const files = (values.filename as string[] | undefined) ?? [];
-  if (files.length === 0) return usage('no input: give -f PATH (a file, a directory, or - for stdin)');
-  const output = (values.output as string | undefined) ?? 'text';
-  if (output !== 'text' && output !== 'json' && output !== 'sarif') return usage(`--output ${output}: use text, json or sarif`);
-
-  let manifests;
-  let policy: PolicySpec | undefined;
-  let objects: ObjectSet = { serviceAccounts: [], namespaces: [] };
-  let mutation: MutationSettings | undefined;
-  const identitySpecs = (values.identities as string[] | undefined) ?? [];
+  let flags: CheckFlags;
   try {
-    manifests = readManifests(files, { cwd: io.cwd, readStdin: io.readStdin });
-    if (values.policy) policy = readPolicy(values.policy as string);
-    if (values.objects) objects = parseObjects(readFileSync(values.objects as string, 'utf8'), values.objects as string);
-    identitySpecs.forEach((spec) => parseIdentitySourceSpec(spec));
-    if (values['show-mutation']) mutation = mutationSettings(io.env, (values.audience as string | undefined) ?? DEFAULT_AUDIENCE, (values['kubernetes-version'] as string | undefined) ?? 'v1.32.0');
+    flags = parseArgs({ args: [...argv], options: CHECK_OPTIONS, strict: true, allowPositionals: false }).values;
   } catch (err) {
-    return usage(err instanceof ManifestError ? err.message : (err as Error).message);
+    return usage(`${(err as Error).message}\n\n${CHECK_USAGE}`);
   }
-  if (!policy && !mutation) io.stderr('wi-admission check: no --policy: nothing is validated (add --show-mutation to preview the mutation)\n');
-
-  let refreshFailed = false;
-  const inventory =
-    identitySpecs.length > 0
-      ? new IdentityInventory({
-          sources: createIdentitySources(identitySpecs, { log: io.log }),
-          log: io.log,
-          hooks: { onRefresh: (_trigger, result) => void (refreshFailed ||= result !== 'success') },
-        })
-      : undefined;
+  if (flags.help) {
+    io.stdout(CHECK_USAGE);
+    return 0;
+  }
+  let inputs: CheckInputs;
   try {
-    if (inventory) {
-      inventory.start();
-      if (!(await waitForInventory(inventory, () => refreshFailed, 120_000))) return usage(`cannot load the identities (${identitySpecs.join(', ')}); see the log above`);
-    }
-    const options: CheckOptions = {
-      policy,
-      directory: inventory,
-      serviceAccounts: objects.serviceAccounts,
-      namespaces: objects.namespaces,
-      ...(values.kubeconfig ? { cluster: clusterLookups(values.kubeconfig as string) } : {}),
-      audience: (values.audience as string | undefined) ?? DEFAULT_AUDIENCE,
-      oidcIssuer: values['oidc-issuer'] as string | undefined,
-      defaultNamespace: (values.namespace as string | undefined) ?? 'default',
-      ...(mutation ? { mutation } : {}),
-    };
-    const result = await runCheck(manifests, options);
-    const format = output as CheckOutputFormat;
-    io.stdout(format === 'json' ? formatJson(result) : format === 'sarif' ? formatSarif(result, packageVersion()) : formatText(result));
+    inputs = readInputs(flags, io);
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  if (!inputs.policy && !inputs.mutation) io.stderr('wi-admission check: no --policy: nothing is validated (add --show-mutation to preview the mutation)\n');
+
+  const loaded = inputs.identitySpecs.length > 0 ? await loadInventory(inputs.identitySpecs, io.log) : undefined;
+  if (inputs.identitySpecs.length > 0 && !loaded) return usage(`cannot load the identities (${inputs.identitySpecs.join(', ')}); see the log above`);
+  try {
+    const result = await runCheck(inputs.manifests, {
+      policy: inputs.policy,
+      directory: loaded?.inventory,
+      serviceAccounts: inputs.objects.serviceAccounts,
+      namespaces: inputs.objects.namespaces,
+      ...(flags.kubeconfig ? { cluster: clusterReads(flags.kubeconfig) } : {}),
+      audience: flags.audience ?? DEFAULT_AUDIENCE,
+      oidcIssuer: flags['oidc-issuer'],
+      defaultNamespace: flags.namespace ?? 'default',
+      ...(inputs.mutation ? { mutation: inputs.mutation } : {}),
+    });
+    io.stdout(inputs.output === 'json' ? formatJson(result) : inputs.output === 'sarif' ? formatSarif(result, packageVersion()) : formatText(result));
     return count(result).errors > 0 ? 1 : 0;
   } finally {
-    await inventory?.stop();
+    await loaded?.stop();
   }
 }
 
-function readPolicy(path: string): PolicySpec {
-  const parsed = parsePolicy(readFileSync(path, 'utf8'), path);
-  if (!parsed.ok) throw new Error(parsed.error);
-  return parsed.policy.spec;
+function readInputs(flags: CheckFlags, io: CheckIo): CheckInputs {
+  const files = flags.filename ?? [];
+  if (files.length === 0) throw new Error('no input: give -f PATH (a file, a directory, or - for stdin)');
+  const output = flags.output ?? 'text';
+  if (output !== 'text' && output !== 'json' && output !== 'sarif') throw new Error(`--output ${output}: use text, json or sarif`);
+  const identitySpecs = flags.identities ?? [];
+  identitySpecs.forEach((spec) => parseIdentitySourceSpec(spec));
+  return {
+    manifests: readManifests(files, { cwd: io.cwd, readStdin: io.readStdin }),
+    policy: flags.policy ? readPolicyFile(flags.policy) : undefined,
+    objects: flags.objects ? parseObjects(readFileSync(flags.objects, 'utf8'), flags.objects) : { serviceAccounts: [], namespaces: [] },
+    mutation: flags['show-mutation'] ? mutationSettings(io.env, flags.audience ?? DEFAULT_AUDIENCE, flags['kubernetes-version'] ?? 'v1.32.0') : undefined,
+    identitySpecs,
+    output,
+  };
 }
 
 /** The mutation as the server would run it, from the same upstream environment variables. */
@@ -162,28 +151,4 @@ function mutationSettings(env: Readonly<Record<string, string | undefined>>, aud
   };
 }
 
-/** Live reads (no informers: a check reads a handful of objects once). */
-function clusterLookups(kubeconfig: string): NonNullable<CheckOptions['cluster']> {
-  const core = createKubeConfig(kubeconfig).makeApiClient(CoreV1Api);
-  return {
-    serviceAccounts: {
-      getCached: () => undefined,
-      getLive: (namespace, name, signal) => readOrUndefined(core.readNamespacedServiceAccount({ namespace, name }), signal, toServiceAccountRecord),
-      hasSynced: () => true,
-      size: () => 0,
-    },
-    namespaces: {
-      getCached: () => undefined,
-      getLive: (name, signal) => readOrUndefined(core.readNamespace({ name }), signal, toNamespaceRecord),
-      hasSynced: () => true,
-      size: () => 0,
-    },
-  };
-}
 
-/** Until the first load, the first failed refresh (a check does not retry), or the deadline. */
-async function waitForInventory(inventory: IdentityInventory, failed: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!inventory.hasLoaded() && !failed() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  return inventory.hasLoaded();
-}

@@ -1,5 +1,5 @@
 import type { Operation } from 'rfc6902';
-import { handleValidation, type IdentityDirectory } from '../admission/handle-validation.js';
+import { handleValidation, TEMPLATE_PATHS, type IdentityDirectory } from '../admission/handle-validation.js';
 import { createPatch } from '../admission/patch.js';
 import { DEFAULT_SERVICE_ACCOUNT, USE_LABEL } from '../identity/constants.js';
 import type { NamespaceRecord } from '../identity/managed-identity.js';
@@ -61,15 +61,8 @@ export interface CheckResult {
   readonly checked: number;
 }
 
-const POD_PATHS: Readonly<Record<string, readonly string[]>> = {
-  Pod: [],
-  Deployment: ['spec', 'template'],
-  StatefulSet: ['spec', 'template'],
-  DaemonSet: ['spec', 'template'],
-  ReplicaSet: ['spec', 'template'],
-  Job: ['spec', 'template'],
-  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
-};
+/** Where the pod sits in each kind the webhooks check. */
+const POD_PATHS: Readonly<Record<string, readonly string[]>> = { Pod: [], ...TEMPLATE_PATHS };
 
 /**
  * Runs the validating webhook's checks (and, optionally, the mutation) on

@@ -1,7 +1,6 @@
 // `wi-admission check` end to end in-process: manifests on disk or stdin,
 // the example policy and identities, exact output and exit codes.
 import { createRequire } from 'node:module';
-import Ajv from 'ajv-draft-04';
 import t from 'tap';
 import { runCheckCommand, type CheckIo } from '../../src/check/command.js';
 import { createLogSink } from '../helpers/log-sink.js';
@@ -82,6 +81,8 @@ void t.test('--output sarif is valid SARIF 2.1.0 with a rule per reason', async 
   // The schema ships in @microsoft/jest-sarif; it is draft-04, hence ajv-draft-04.
   const schema = createRequire(import.meta.url)('@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json') as Record<string, unknown>;
   // The schema's patterns predate the `u` flag.
+  type Validator = ((data: unknown) => boolean) & { errors?: unknown[] | null };
+  const { default: Ajv } = createRequire(import.meta.url)('ajv-draft-04') as { default: new (options: object) => { compile(schema: object): Validator } };
   const ajv = new Ajv({ strict: false, allErrors: true, unicodeRegExp: false });
   const validate = ajv.compile(schema);
   t.ok(validate(log), `valid SARIF: ${JSON.stringify(validate.errors?.slice(0, 3))}`);

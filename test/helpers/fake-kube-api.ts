@@ -102,6 +102,13 @@ export class FakeKubeApi {
     if (!options.silent) this.emit({ rv: this.rv, type, object });
   }
 
+  /** Pods are only listed (for the inventory's pod counts). */
+  private readonly pods: { namespace: string; name: string; serviceAccountName: string }[] = [];
+
+  putPod(namespace: string, name: string, serviceAccountName: string): void {
+    this.pods.push({ namespace, name, serviceAccountName });
+  }
+
   putNamespace(name: string, labels: Record<string, string> = {}): void {
     this.namespaceLabels.set(name, labels);
   }
@@ -155,6 +162,10 @@ export class FakeKubeApi {
     if (url.pathname === '/version') return this.json(res, 200, { major: '1', minor: '31', gitVersion: this.gitVersion });
     if (url.pathname === '/api/v1/serviceaccounts') {
       return url.searchParams.get('watch') === 'true' ? this.watch(url, res) : this.list(url, res);
+    }
+    if (url.pathname === '/api/v1/pods') {
+      const items = this.pods.map((p) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: p.namespace }, spec: { serviceAccountName: p.serviceAccountName, containers: [{ name: 'c', image: 'i' }] } }));
+      return this.json(res, 200, { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: String(this.rv) }, items });
     }
     if (url.pathname === '/api/v1/namespaces') {
       if (url.searchParams.get('watch') === 'true') {

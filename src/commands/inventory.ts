@@ -1,0 +1,157 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { CoreV1Api } from '@kubernetes/client-node';
+import { parseIdentitySourceSpec } from '../azure/sources.js';
+import { readManifests } from '../check/manifests.js';
+import { DEFAULT_AUDIENCE, DEFAULT_SERVICE_ACCOUNT } from '../identity/constants.js';
+import type { NamespaceRecord } from '../identity/managed-identity.js';
+import type { ServiceAccountRecord } from '../identity/service-account.js';
+import { toNamespaceRecord } from '../kube/namespace-lookup.js';
+import { parseObjects } from '../kube/objects-file.js';
+import { toServiceAccountRecord } from '../kube/service-account-cache.js';
+import { serviceAccountKey } from '../kube/service-account-lookup.js';
+import { formatInventory, INVENTORY_FORMATS, type InventoryFormat } from '../report/format.js';
+import { buildInventoryRows } from '../report/inventory-rows.js';
+import type { CheckIo } from '../check/command.js';
+import { clusterReads, loadInventory, readPolicyFile } from './inputs.js';
+
+export const INVENTORY_USAGE = `Usage: wi-admission inventory [--kubeconfig FILE | --objects FILE | -f PATH...] [flags]
+
+One row per ServiceAccount that carries azure.workload.identity/client-id:
+namespace, ServiceAccount, client ID, identity and resource group, owner and
+environment tags, whether the policy approves it (or why not), and, from a
+cluster, how many pods use it.
+
+      --kubeconfig FILE   read ServiceAccounts, Namespaces and Pods from this cluster
+      --objects FILE      ServiceAccounts and Namespaces from a YAML file
+  -f, --filename PATH     ServiceAccounts and Namespaces from manifests (files, directories, -); repeatable
+      --policy FILE       IdentityPolicy; without it rows are "unchecked"
+      --identities SRC    file:PATH or arm:/subscriptions/<id>[/resourceGroups/<rg>]; repeatable
+      --format FORMAT     table (default), json, csv or markdown
+      --audience AUD      token audience for the federated credential check (default api://AzureADTokenExchange)
+      --oidc-issuer URL   the cluster's OIDC issuer, for the federated credential check
+
+Examples:
+  wi-admission inventory --kubeconfig ~/.kube/config --policy policy.yaml --identities arm:/subscriptions/<id>
+  wi-admission inventory --objects objects.yaml --identities file:identities.json --format markdown
+`;
+
+const OPTIONS = {
+  kubeconfig: { type: 'string' },
+  objects: { type: 'string' },
+  filename: { type: 'string', short: 'f', multiple: true },
+  policy: { type: 'string' },
+  identities: { type: 'string', multiple: true },
+  format: { type: 'string' },
+  audience: { type: 'string' },
+  'oidc-issuer': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+interface Population {
+  readonly serviceAccounts: ServiceAccountRecord[];
+  readonly namespaces: Map<string, NamespaceRecord>;
+  readonly podCounts?: Map<string, number>;
+}
+
+/** `wi-admission inventory`: returns the exit code (0, or 2 on bad usage or unreadable input). */
+export async function runInventoryCommand(argv: readonly string[], io: CheckIo): Promise<number> {
+  const usage = (message: string): number => {
+    io.stderr(`wi-admission inventory: ${message}\n`);
+    return 2;
+  };
+  let flags;
+  try {
+    flags = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    return usage(`${(err as Error).message}\n\n${INVENTORY_USAGE}`);
+  }
+  if (flags.help) {
+    io.stdout(INVENTORY_USAGE);
+    return 0;
+  }
+  const format = (flags.format ?? 'table') as InventoryFormat;
+  if (!INVENTORY_FORMATS.includes(format)) return usage(`--format ${flags.format}: use ${INVENTORY_FORMATS.join(', ')}`);
+  if (!flags.kubeconfig && !flags.objects && !flags.filename) return usage('no ServiceAccounts: give --kubeconfig, --objects or -f');
+  const identitySpecs = flags.identities ?? [];
+  let population: Population;
+  let policy;
+  try {
+    identitySpecs.forEach((spec) => parseIdentitySourceSpec(spec));
+    policy = flags.policy ? readPolicyFile(flags.policy) : undefined;
+    population = flags.kubeconfig ? await readCluster(clusterReads(flags.kubeconfig).core) : readFiles(flags.objects, flags.filename ?? [], io);
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  const loaded = identitySpecs.length > 0 ? await loadInventory(identitySpecs, io.log) : undefined;
+  if (identitySpecs.length > 0 && !loaded) return usage(`cannot load the identities (${identitySpecs.join(', ')}); see the log above`);
+  try {
+    const rows = await buildInventoryRows({
+      serviceAccounts: population.serviceAccounts,
+      namespaces: population.namespaces,
+      directory: loaded?.inventory,
+      policy,
+      audience: flags.audience ?? DEFAULT_AUDIENCE,
+      oidcIssuer: flags['oidc-issuer'],
+      ...(population.podCounts ? { podCounts: population.podCounts } : {}),
+    });
+    io.stdout(formatInventory(rows, format));
+    return 0;
+  } finally {
+    await loaded?.stop();
+  }
+}
+
+function readFiles(objectsPath: string | undefined, manifests: readonly string[], io: CheckIo): Population {
+  const serviceAccounts = new Map<string, ServiceAccountRecord>();
+  const namespaces = new Map<string, NamespaceRecord>();
+  if (objectsPath) {
+    const objects = parseObjects(readFileSync(objectsPath, 'utf8'), objectsPath);
+    for (const sa of objects.serviceAccounts) serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
+    for (const ns of objects.namespaces) namespaces.set(ns.name, ns);
+  }
+  for (const m of readManifests(manifests, { cwd: io.cwd, readStdin: io.readStdin })) {
+    if (m.object.kind === 'ServiceAccount') {
+      const metadata = (m.object.metadata ?? {}) as Record<string, unknown>;
+      const sa = toServiceAccountRecord({ ...m.object, metadata: { ...metadata, namespace: metadata.namespace ?? 'default' } });
+      if (sa) serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
+    } else if (m.object.kind === 'Namespace') {
+      const ns = toNamespaceRecord(m.object);
+      if (ns) namespaces.set(ns.name, ns);
+    }
+  }
+  return { serviceAccounts: [...serviceAccounts.values()], namespaces };
+}
+
+/** Paged lists of ServiceAccounts, Namespaces and Pods (pods only to count them per ServiceAccount). */
+async function readCluster(core: CoreV1Api): Promise<Population> {
+  const serviceAccounts: ServiceAccountRecord[] = [];
+  await eachPage((c) => core.listServiceAccountForAllNamespaces({ _continue: c, limit: 500 }), (item) => {
+    const sa = toServiceAccountRecord(item);
+    if (sa) serviceAccounts.push(sa);
+  });
+  const namespaces = new Map<string, NamespaceRecord>();
+  await eachPage((c) => core.listNamespace({ _continue: c, limit: 500 }), (item) => {
+    const ns = toNamespaceRecord(item);
+    if (ns) namespaces.set(ns.name, ns);
+  });
+  const podCounts = new Map<string, number>();
+  await eachPage((c) => core.listPodForAllNamespaces({ _continue: c, limit: 500 }), (item) => {
+    const pod = item as { metadata?: { namespace?: string }; spec?: { serviceAccountName?: string } };
+    const key = serviceAccountKey(pod.metadata?.namespace ?? '', pod.spec?.serviceAccountName || DEFAULT_SERVICE_ACCOUNT);
+    podCounts.set(key, (podCounts.get(key) ?? 0) + 1);
+  });
+  return { serviceAccounts, namespaces, podCounts };
+}
+
+async function eachPage(
+  list: (continueToken: string | undefined) => Promise<{ items: unknown[]; metadata?: { _continue?: string } }>,
+  visit: (item: unknown) => void,
+): Promise<void> {
+  let continueToken: string | undefined;
+  do {
+    const page = await list(continueToken);
+    page.items.forEach(visit);
+    continueToken = page.metadata?._continue || undefined;
+  } while (continueToken);
+}
