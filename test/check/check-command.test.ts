@@ -121,3 +121,25 @@ void t.test('bad usage and unreadable input exit 2 naming the file and line', as
   t.equal(help.code, 0);
   t.match(help.stdout, /Usage: wi-admission check -f PATH/);
 });
+
+void t.test('--kubeconfig: a ServiceAccount and Namespace that only the cluster has', async (t) => {
+  const { FakeKubeApi } = await import('../helpers/fake-kube-api.js');
+  const api = new FakeKubeApi();
+  await api.start();
+  t.teardown(() => api.stop());
+  api.putNamespace('checkout-prod', { 'platform.example.com/owner': 'checkout-team' });
+  api.putServiceAccount('checkout-prod', 'batch', { 'azure.workload.identity/client-id': '0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b' });
+  const deployment = [
+    'apiVersion: apps/v1',
+    'kind: Deployment',
+    'metadata: {name: nightly, namespace: checkout-prod}',
+    'spec:',
+    '  template:',
+    '    metadata: {labels: {azure.workload.identity/use: "true"}}',
+    '    spec: {serviceAccountName: batch, containers: [{name: job, image: job:1}]}',
+  ].join('\n');
+  const result = await check(['-f', '-', '--kubeconfig', api.writeKubeconfig(t.testdir({})), ...POLICY], deployment);
+  t.equal(result.code, 1);
+  t.match(result.stdout, /^<stdin>:1: error: Deployment checkout-prod\/nightly \(ServiceAccount batch\) is not allowed to use client ID 0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b .*requires tag owner=checkout-team, the identity has owner=billing-team/);
+  t.ok(api.requests.some((r) => r === 'GET /api/v1/namespaces/checkout-prod/serviceaccounts/batch'), 'the ServiceAccount was read from the cluster');
+});
