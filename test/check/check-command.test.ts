@@ -37,10 +37,15 @@ const CRONJOB_WARNING =
   'test/fixtures/check/deploy/billing.yaml:16: warning: CronJob checkout-prod/nightly uses ServiceAccount batch, which has a client ID, but its pods lack the label ' +
   'azure.workload.identity/use: "true", so no token is injected. Add the label to the pod template\'s metadata.labels. [MissingUseLabel]';
 
-void t.test('a directory of Helm-rendered manifests: one denial with file and line, one warning, exit 1', async (t) => {
+const DEPLOYMENT_ERROR =
+  'test/fixtures/check/deploy/billing.yaml:35: error: Deployment checkout-prod/invoices (ServiceAccount batch) is not allowed to use client ID 0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b ' +
+  '(managed identity id-billing-worker-prod, resource group rg-billing-prod): rule "team-must-own-identity" requires tag owner=checkout-team, the identity has owner=billing-team. ' +
+  'Use an identity tagged owner=checkout-team, or ask the platform team to approve this one. [IdentityNotApproved]';
+
+void t.test('a directory of Helm-rendered manifests: denials with file and line (a ServiceAccount, a Deployment), a warning, exit 1', async (t) => {
   const result = await check(['-f', 'test/fixtures/check/deploy', ...POLICY]);
   t.equal(result.code, 1);
-  t.equal(result.stdout, `${BILLING_ERROR}\n${CRONJOB_WARNING}\n\n4 objects checked: 1 error, 1 warning\n`);
+  t.equal(result.stdout, `${BILLING_ERROR}\n${CRONJOB_WARNING}\n${DEPLOYMENT_ERROR}\n\n5 objects checked: 2 errors, 1 warning\n`);
   t.equal(result.stderr, '');
 });
 
@@ -69,7 +74,7 @@ void t.test('--output json carries every finding with its location', async (t) =
   const result = await check(['-f', 'test/fixtures/check/deploy', ...POLICY, '-o', 'json']);
   t.equal(result.code, 1);
   const parsed = JSON.parse(result.stdout) as { findings: Record<string, unknown>[]; summary: unknown };
-  t.same(parsed.summary, { checked: 4, errors: 1, warnings: 1 });
+  t.same(parsed.summary, { checked: 5, errors: 2, warnings: 1 });
   t.match(parsed.findings[0], { file: 'test/fixtures/check/deploy/billing.yaml', line: 8, kind: 'ServiceAccount', namespace: 'checkout-prod', name: 'batch', severity: 'error', reason: 'IdentityNotApproved' });
   t.match(parsed.findings[1], { line: 16, kind: 'CronJob', severity: 'warning', reason: 'MissingUseLabel' });
 });
@@ -87,7 +92,7 @@ void t.test('--output sarif is valid SARIF 2.1.0 with a rule per reason', async 
   const validate = ajv.compile(schema);
   t.ok(validate(log), `valid SARIF: ${JSON.stringify(validate.errors?.slice(0, 3))}`);
   t.same(log.runs[0]?.tool.driver.rules.map((r) => r.id), ['IdentityNotApproved', 'MissingUseLabel']);
-  t.same(log.runs[0]?.results.map((r) => [r.ruleId, r.level, r.locations[0]?.physicalLocation.region.startLine]), [['IdentityNotApproved', 'error', 8], ['MissingUseLabel', 'warning', 16]]);
+  t.same(log.runs[0]?.results.map((r) => [r.ruleId, r.level, r.locations[0]?.physicalLocation.region.startLine]), [['IdentityNotApproved', 'error', 8], ['MissingUseLabel', 'warning', 16], ['IdentityNotApproved', 'error', 35]]);
 });
 
 void t.test('--show-mutation prints what the mutating webhook would add', async (t) => {
