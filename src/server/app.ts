@@ -38,6 +38,10 @@ export function buildAdmissionApp(deps: AdmissionAppDeps, options: AdmissionAppO
     // On close, idle keep-alive connections go at once; in-flight requests finish.
     forceCloseConnections: 'idle',
     return503OnClosing: false,
+    // A body with a `__proto__` key is still a decodable review: the key is
+    // dropped (it can never be a real Kubernetes field) instead of a 400.
+    onProtoPoisoning: 'remove',
+    onConstructorPoisoning: 'remove',
   };
   if (options.https) serverOptions.https = options.https;
   const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;

@@ -148,7 +148,7 @@ void t.test('a certificate rotated on disk is served without dropping a request'
   t.ok(h.sink.lines.some((l) => l.msg === 'new certificate rejected, still serving the previous one'), 'the rejection is logged');
 });
 
-void t.test('TLS below the configured minimum is refused', async (t) => {
+void t.test('TLS below the configured minimum, and plain HTTP, are refused', async (t) => {
   const h = await startHarness(t);
   await waitReady(h);
   const result = await new Promise<string>((resolve) => {
@@ -159,6 +159,11 @@ void t.test('TLS below the configured minimum is refused', async (t) => {
     socket.on('error', (err) => resolve(`refused: ${err.message}`));
   });
   t.match(result, /^refused/, 'a TLS 1.2 client cannot connect to a TLS 1.3 listener');
+  const plain = await fetch(`http://127.0.0.1:${h.server.webhookPort}/mutate-v1-pod`, { method: 'POST', body: '{}' }).then(
+    (r) => `answered ${r.status}`,
+    (err: Error) => `refused: ${err.message}`,
+  );
+  t.match(plain, /^refused/, 'plain HTTP gets no answer on the admission port');
 });
 
 void t.test('readiness waits for the ServiceAccount cache and the API server version', async (t) => {
