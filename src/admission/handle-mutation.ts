@@ -88,7 +88,10 @@ function screenRequest(request: DecodedReview['request']): { outcome: MutationOu
       outcome: deny('InvalidPod', 400, `wi-admission: ${object}: couldn't decode the Pod in the request (${why}). Fix the field named.`, base),
     };
   }
-  return { pod: checked.pod, base };
+  // The checked shape, but the raw object itself: zod's output is a copy, and
+  // mutating the raw JSON keeps every unknown field and lets the patch diff
+  // skip untouched subtrees by reference.
+  return { pod: request.object as Pod, base };
 }
 
 /** The pod is never admitted unmutated when its ServiceAccount cannot be read (upstream). */

@@ -74,10 +74,13 @@ export type MutationResult =
  */
 export function mutatePod(input: MutationInput, settings: MutationSettings): MutationResult {
   const { serviceAccount } = input;
-  const pod = structuredClone(input.pod) as JsonObject & Pod;
+  // Copy-on-write: only the objects on the paths the mutation changes are
+  // copied; everything else is shared with the input, which stays untouched
+  // and lets the patch diff skip identical subtrees by reference.
+  const metadata: JsonObject = { ...input.pod.metadata };
+  const spec: JsonObject = { ...input.pod.spec };
+  const pod: JsonObject = { ...input.pod, metadata, spec };
   const annotations = podAnnotations(input.pod);
-  const metadata = (pod.metadata ??= {}) as JsonObject;
-  const spec = (pod.spec ??= {}) as JsonObject;
   // Controller-created pods may arrive without a namespace (upstream sets it too).
   if (metadata.namespace !== input.namespace) metadata.namespace = input.namespace;
 
@@ -105,7 +108,9 @@ export function mutatePod(input: MutationInput, settings: MutationSettings): Mut
 
   for (const key of ['initContainers', 'containers'] as const) {
     if (!Array.isArray(spec[key])) continue;
-    for (const container of spec[key] as JsonObject[]) {
+    const containers = (spec[key] as JsonObject[]).map((c) => (skip.has(c.name as string) ? c : { ...c }));
+    spec[key] = containers;
+    for (const container of containers) {
       if (skip.has(container.name as string)) continue;
       addEnvironmentVariables(container, desiredEnv);
       addProjectedVolumeMount(container, volumeName, TOKEN_MOUNT_PATH);
