@@ -19,12 +19,21 @@ type JsonObject = Record<string, unknown>;
  * The result never contains `remove`, `move` or `copy`.
  */
 export function createPatch(original: Json, mutated: Json): Operation[] {
-  return diff(original, mutated, new Pointer());
+  return diff(original, mutated, '');
 }
 
-function diff(input: Json, output: Json, ptr: Pointer): Operation[] {
+/** Paths are built as strings (RFC 6901 escaping); rfc6902's Pointer only where its own diff takes over. */
+function diff(input: Json, output: Json, path: string): Operation[] {
   if (input === output) return [];
-  return diffNamedArrays(input, output, ptr) ?? diffPlainObjects(input, output, ptr) ?? diffAny(input, output, ptr, diff);
+  return (
+    diffNamedArrays(input, output, path) ??
+    diffPlainObjects(input, output, path) ??
+    diffAny(input, output, Pointer.fromJSON(path), (i: Json, o: Json, p: Pointer) => diff(i, o, p.toString()))
+  );
+}
+
+function child(path: string, token: string): string {
+  return `${path}/${token.includes('~') || token.includes('/') ? token.replaceAll('~', '~0').replaceAll('/', '~1') : token}`;
 }
 
 /**
@@ -33,17 +42,17 @@ function diff(input: Json, output: Json, ptr: Pointer): Operation[] {
  * 8 KB pod almost every subtree is skipped at once (rfc6902's own object
  * diff builds a pointer for every key first).
  */
-function diffPlainObjects(input: Json, output: Json, ptr: Pointer): Operation[] | undefined {
+function diffPlainObjects(input: Json, output: Json, path: string): Operation[] | undefined {
   if (!isPlainObject(input) || !isPlainObject(output)) return undefined;
   const ops: Operation[] = [];
   for (const key of Object.keys(input)) {
-    if (!Object.hasOwn(output, key)) ops.push({ op: 'remove', path: ptr.add(key).toString() });
+    if (!Object.hasOwn(output, key)) ops.push({ op: 'remove', path: child(path, key) });
   }
   for (const key of Object.keys(output)) {
     const before = input[key];
     const after = output[key];
-    if (!Object.hasOwn(input, key)) ops.push({ op: 'add', path: ptr.add(key).toString(), value: after });
-    else if (before !== after) ops.push(...diff(before, after, ptr.add(key)));
+    if (!Object.hasOwn(input, key)) ops.push({ op: 'add', path: child(path, key), value: after });
+    else if (before !== after) ops.push(...diff(before, after, child(path, key)));
   }
   return ops;
 }
@@ -56,7 +65,7 @@ export function encodePatch(operations: readonly Operation[]): string {
   return Buffer.from(JSON.stringify(operations), 'utf8').toString('base64');
 }
 
-function diffNamedArrays(input: Json, output: Json, ptr: Pointer): Operation[] | undefined {
+function diffNamedArrays(input: Json, output: Json, path: string): Operation[] | undefined {
   if (!Array.isArray(input) || !Array.isArray(output)) return undefined;
   if (!input.every(isNamed) || !output.every(isNamed)) return undefined;
   const matches = matchSubsequence(input, output);
@@ -67,14 +76,14 @@ function diffNamedArrays(input: Json, output: Json, ptr: Pointer): Operation[] |
   output.forEach((element, k) => {
     const from = matches[k];
     if (from !== undefined && input[from] === element) return;
-    const at = ptr.add(String(k));
+    const at = `${path}/${k}`;
     if (from === undefined) {
-      ops.push({ op: 'add', path: at.toString(), value: element });
+      ops.push({ op: 'add', path: at, value: element });
       return;
     }
     const inner = diff(input[from], element, at);
     if (inner.some((op) => op.op !== 'add' && op.op !== 'replace')) {
-      ops.push({ op: 'replace', path: at.toString(), value: element });
+      ops.push({ op: 'replace', path: at, value: element });
     } else {
       ops.push(...inner);
     }
