@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
-import { runCheckCommand, type CheckIo } from './check/command.js';
+import { runCheckCommand } from './commands/check.js';
+import type { CommandIo } from './commands/inputs.js';
 import { runInventoryCommand } from './commands/inventory.js';
 import { parseCommand, serveUsage, usage } from './cli.js';
 import { loadConfig } from './config.js';
@@ -33,7 +34,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
 }
 
 /** Offline commands write results to stdout; logs (warnings only) go to stderr. */
-function commandIo(env: NodeJS.ProcessEnv): CheckIo {
+function commandIo(env: NodeJS.ProcessEnv): CommandIo {
   return {
     cwd: process.cwd(),
     env,

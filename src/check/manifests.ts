@@ -1,6 +1,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { isMap, isSeq, LineCounter, parseAllDocuments, type Node } from 'yaml';
+import { toNamespaceRecord } from '../kube/namespace-lookup.js';
+import type { ObjectSet } from '../kube/objects-file.js';
+import { toServiceAccountRecord } from '../kube/service-account-cache.js';
 
 /** One Kubernetes object from a manifest, with where it starts. */
 export interface ManifestObject {
@@ -106,4 +109,22 @@ function collect(value: unknown, node: Node | null, file: string, lineCounter: L
     return;
   }
   out.push({ file, line, object });
+}
+
+/** The ServiceAccounts (namespace defaulted, like `kubectl apply -n`) and Namespaces among the manifests. */
+export function collectObjects(manifests: readonly ManifestObject[], defaultNamespace: string): ObjectSet {
+  const serviceAccounts = [];
+  const namespaces = [];
+  for (const { object } of manifests) {
+    if (object.kind === 'ServiceAccount') {
+      const metadata = (object.metadata ?? {}) as Record<string, unknown>;
+      const namespace = typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : defaultNamespace;
+      const record = toServiceAccountRecord({ ...object, metadata: { ...metadata, namespace } });
+      if (record) serviceAccounts.push(record);
+    } else if (object.kind === 'Namespace') {
+      const record = toNamespaceRecord(object);
+      if (record) namespaces.push(record);
+    }
+  }
+  return { serviceAccounts, namespaces };
 }

@@ -6,11 +6,10 @@ import type { NamespaceRecord } from '../identity/managed-identity.js';
 import { mutatePod, type MutationSettings } from '../identity/mutate-pod.js';
 import { checkPod } from '../identity/pod.js';
 import type { ServiceAccountRecord } from '../identity/service-account.js';
-import { toNamespaceRecord, type NamespaceLookup } from '../kube/namespace-lookup.js';
-import { toServiceAccountRecord } from '../kube/service-account-cache.js';
+import type { NamespaceLookup } from '../kube/namespace-lookup.js';
 import { serviceAccountKey, type ServiceAccountLookup } from '../kube/service-account-lookup.js';
 import type { PolicySpec } from '../policy/schema.js';
-import type { ManifestObject } from './manifests.js';
+import { collectObjects, type ManifestObject } from './manifests.js';
 
 export interface CheckFinding {
   readonly file: string;
@@ -136,22 +135,16 @@ async function previewMutation(
 }
 
 function buildLookups(
-  manifests: readonly (ManifestObject & { namespace: string })[],
+  manifests: readonly ManifestObject[],
   options: CheckOptions,
 ): { serviceAccounts: ServiceAccountLookup; namespaces: NamespaceLookup } {
   const serviceAccounts = new Map<string, ServiceAccountRecord>();
   const namespaces = new Map<string, NamespaceRecord>();
   for (const sa of options.serviceAccounts) serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
   for (const ns of options.namespaces) namespaces.set(ns.name, ns);
-  for (const m of manifests) {
-    if (m.object.kind === 'ServiceAccount') {
-      const record = toServiceAccountRecord({ ...m.object, metadata: { ...(m.object.metadata as object), namespace: m.namespace } });
-      if (record) serviceAccounts.set(serviceAccountKey(record.namespace, record.name), record);
-    } else if (m.object.kind === 'Namespace') {
-      const record = toNamespaceRecord(m.object);
-      if (record) namespaces.set(record.name, record);
-    }
-  }
+  const fromManifests = collectObjects(manifests, options.defaultNamespace);
+  for (const sa of fromManifests.serviceAccounts) serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
+  for (const ns of fromManifests.namespaces) namespaces.set(ns.name, ns);
   const cluster = options.cluster;
   return {
     serviceAccounts: {

@@ -13,6 +13,16 @@ import { parsePolicy, type PolicySpec } from '../policy/schema.js';
  * Inputs shared by the offline commands (`check`, `inventory`): the policy
  * file, the identity inventory loaded once, and live reads of a cluster.
  */
+/** How an offline command talks to the world (injected, so tests run it in-process). */
+export interface CommandIo {
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly readStdin: () => string;
+  readonly log: Logger;
+}
+
 export function readPolicyFile(path: string): PolicySpec {
   const parsed = parsePolicy(readFileSync(path, 'utf8'), path);
   if (!parsed.ok) throw new Error(parsed.error);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { parseIdentitySourceSpec } from '../azure/sources.js';
-import { readManifests } from '../check/manifests.js';
+import { collectObjects, readManifests } from '../check/manifests.js';
 import { DEFAULT_AUDIENCE, DEFAULT_SERVICE_ACCOUNT } from '../identity/constants.js';
 import type { NamespaceRecord } from '../identity/managed-identity.js';
 import type { ServiceAccountRecord } from '../identity/service-account.js';
@@ -12,8 +12,7 @@ import { toServiceAccountRecord } from '../kube/service-account-cache.js';
 import { serviceAccountKey } from '../kube/service-account-lookup.js';
 import { formatInventory, INVENTORY_FORMATS, type InventoryFormat } from '../report/format.js';
 import { buildInventoryRows } from '../report/inventory-rows.js';
-import type { CheckIo } from '../check/command.js';
-import { clusterReads, loadInventory, readPolicyFile } from './inputs.js';
+import { clusterReads, loadInventory, readPolicyFile, type CommandIo } from './inputs.js';
 
 export const INVENTORY_USAGE = `Usage: wi-admission inventory [--kubeconfig FILE | --objects FILE | -f PATH...] [flags]
 
@@ -55,7 +54,7 @@ interface Population {
 }
 
 /** `wi-admission inventory`: returns the exit code (0, or 2 on bad usage or unreadable input). */
-export async function runInventoryCommand(argv: readonly string[], io: CheckIo): Promise<number> {
+export async function runInventoryCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const usage = (message: string): number => {
     io.stderr(`wi-admission inventory: ${message}\n`);
     return 2;
@@ -102,7 +101,7 @@ export async function runInventoryCommand(argv: readonly string[], io: CheckIo):
   }
 }
 
-function readFiles(objectsPath: string | undefined, manifests: readonly string[], io: CheckIo): Population {
+function readFiles(objectsPath: string | undefined, manifests: readonly string[], io: CommandIo): Population {
   const serviceAccounts = new Map<string, ServiceAccountRecord>();
   const namespaces = new Map<string, NamespaceRecord>();
   if (objectsPath) {
@@ -110,16 +109,9 @@ function readFiles(objectsPath: string | undefined, manifests: readonly string[]
     for (const sa of objects.serviceAccounts) serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
     for (const ns of objects.namespaces) namespaces.set(ns.name, ns);
   }
-  for (const m of readManifests(manifests, { cwd: io.cwd, readStdin: io.readStdin })) {
-    if (m.object.kind === 'ServiceAccount') {
-      const metadata = (m.object.metadata ?? {}) as Record<string, unknown>;
-      const sa = toServiceAccountRecord({ ...m.object, metadata: { ...metadata, namespace: metadata.namespace ?? 'default' } });
-      if (sa) serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
-    } else if (m.object.kind === 'Namespace') {
-      const ns = toNamespaceRecord(m.object);
-      if (ns) namespaces.set(ns.name, ns);
-    }
-  }
+  const fromManifests = collectObjects(readManifests(manifests, { cwd: io.cwd, readStdin: io.readStdin }), 'default');
+  for (const sa of fromManifests.serviceAccounts) serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
+  for (const ns of fromManifests.namespaces) namespaces.set(ns.name, ns);
   return { serviceAccounts: [...serviceAccounts.values()], namespaces };
 }
 

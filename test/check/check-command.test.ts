@@ -2,7 +2,8 @@
 // the example policy and identities, exact output and exit codes.
 import { createRequire } from 'node:module';
 import t from 'tap';
-import { runCheckCommand, type CheckIo } from '../../src/check/command.js';
+import { runCheckCommand } from '../../src/commands/check.js';
+import type { CommandIo } from '../../src/commands/inputs.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -12,7 +13,7 @@ const POLICY = ['--policy', 'examples/policy.yaml', '--identities', 'file:exampl
 async function check(argv: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const io: CheckIo = {
+  const io: CommandIo = {
     cwd: root,
     env: { AZURE_TENANT_ID: TENANT },
     stdout: (s) => void (stdout += s),

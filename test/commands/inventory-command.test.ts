@@ -2,7 +2,7 @@
 // server (ServiceAccounts, Namespaces and Pods listed by the real client).
 import t from 'tap';
 import { runInventoryCommand } from '../../src/commands/inventory.js';
-import type { CheckIo } from '../../src/check/command.js';
+import type { CommandIo } from '../../src/commands/inputs.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
@@ -12,7 +12,7 @@ const EXAMPLES = ['--policy', 'examples/policy.yaml', '--identities', 'file:exam
 async function inventory(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const io: CheckIo = { cwd: root, env: {}, stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), readStdin: () => '', log: createLogSink().log };
+  const io: CommandIo = { cwd: root, env: {}, stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), readStdin: () => '', log: createLogSink().log };
   const previous = process.cwd();
   process.chdir(root);
   try {

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { Logger } from 'pino';
 import { parseIdentitySourceSpec } from '../azure/sources.js';
-import { clusterReads, loadInventory, readPolicyFile } from '../commands/inputs.js';
+import { clusterReads, loadInventory, readPolicyFile, type CommandIo } from './inputs.js';
 import { resolveAuthorityHost } from '../identity/cloud.js';
 import { DEFAULT_AUDIENCE, DEFAULT_PROXY_IMAGE, DEFAULT_PROXY_INIT_IMAGE } from '../identity/constants.js';
 import type { MutationSettings } from '../identity/mutate-pod.js';
@@ -10,9 +9,9 @@ import { parseObjects, type ObjectSet } from '../kube/objects-file.js';
 import { parseKubernetesVersion, supportsNativeSidecar } from '../kube/server-version.js';
 import type { PolicySpec } from '../policy/schema.js';
 import { packageVersion } from '../version.js';
-import { formatJson, formatSarif, formatText, count, type CheckOutputFormat } from './format.js';
-import { readManifests, type ManifestObject } from './manifests.js';
-import { runCheck } from './run-check.js';
+import { formatJson, formatSarif, formatText, count, type CheckOutputFormat } from '../check/format.js';
+import { readManifests, type ManifestObject } from '../check/manifests.js';
+import { runCheck } from '../check/run-check.js';
 
 export const CHECK_USAGE = `Usage: wi-admission check -f PATH... [flags]
 
@@ -38,14 +37,6 @@ Examples:
   wi-admission check -f k8s/ --show-mutation --objects serviceaccounts.yaml
 `;
 
-export interface CheckIo {
-  readonly cwd: string;
-  readonly env: Readonly<Record<string, string | undefined>>;
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-  readonly readStdin: () => string;
-  readonly log: Logger;
-}
 
 const CHECK_OPTIONS = {
   filename: { type: 'string', short: 'f', multiple: true },
@@ -75,7 +66,7 @@ interface CheckInputs {
 }
 
 /** `wi-admission check`: returns the exit code. */
-export async function runCheckCommand(argv: readonly string[], io: CheckIo): Promise<number> {
+export async function runCheckCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const usage = (message: string): number => {
     io.stderr(`wi-admission check: ${message}\n`);
     return 2;
@@ -119,7 +110,7 @@ export async function runCheckCommand(argv: readonly string[], io: CheckIo): Pro
   }
 }
 
-function readInputs(flags: CheckFlags, io: CheckIo): CheckInputs {
+function readInputs(flags: CheckFlags, io: CommandIo): CheckInputs {
   const files = flags.filename ?? [];
   if (files.length === 0) throw new Error('no input: give -f PATH (a file, a directory, or - for stdin)');
   const output = flags.output ?? 'text';
