@@ -1,0 +1,122 @@
+// The Helm chart through a real helm: lint, schema, and the rendered objects
+// checked against what the server and the API server need.
+import { execFileSync } from 'node:child_process';
+import t from 'tap';
+import { parseAllDocuments } from 'yaml';
+import { parseIdentities } from '../../src/azure/file-source.js';
+import { loadConfig } from '../../src/config.js';
+import { parsePolicy } from '../../src/policy/schema.js';
+import { helmBinary } from '../helpers/helm.js';
+
+const chart = new URL('../../charts/wi-admission', import.meta.url).pathname;
+const helm = helmBinary();
+type K8sObject = { kind: string; metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; [key: string]: unknown };
+
+function render(args: string[]): K8sObject[] {
+  const out = execFileSync(helm, ['template', 'wi', chart, '-n', 'wi-system', '--set', 'azureTenantID=72f988bf-86f1-41af-91ab-2d7cd011db47', ...args], { encoding: 'utf8' });
+  return parseAllDocuments(out).map((d) => d.toJS() as K8sObject).filter((o) => o !== null);
+}
+
+function renderError(args: string[]): string {
+  try {
+    execFileSync(helm, ['template', 'wi', chart, '-n', 'wi-system', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    return String((err as { stderr?: string }).stderr ?? err);
+  }
+  return '';
+}
+
+const find = (objects: K8sObject[], kind: string): K8sObject | undefined => objects.find((o) => o.kind === kind);
+const POLICY = ['--set-json', 'policy={"exemptNamespaces":["kube-system"],"rules":[{"name":"team-must-own-identity","requireTags":{"owner":"{namespace.labels[\'team\']}"}}]}'];
+
+void t.test('helm lint passes', async (t) => {
+  const out = execFileSync(helm, ['lint', chart, '--set', 'azureTenantID=t'], { encoding: 'utf8' });
+  t.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+});
+
+void t.test('the mutating webhook configuration is upstream\'s, with our values', async (t) => {
+  const mwc = find(render(['--set', 'webhook.timeoutSeconds=7']), 'MutatingWebhookConfiguration') as unknown as { webhooks: Record<string, unknown>[]; metadata: { annotations: Record<string, string> } };
+  const hook = mwc.webhooks[0] ?? {};
+  t.match(hook, {
+    admissionReviewVersions: ['v1', 'v1beta1'],
+    clientConfig: { service: { name: 'wi', namespace: 'wi-system', path: '/mutate-v1-pod', port: 443 } },
+    rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
+    objectSelector: { matchLabels: { 'azure.workload.identity/use': 'true' } },
+    namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['wi-system', 'kube-system'] }] },
+    failurePolicy: 'Fail',
+    sideEffects: 'None',
+    matchPolicy: 'Equivalent',
+    reinvocationPolicy: 'IfNeeded',
+    timeoutSeconds: 7,
+  });
+  t.equal(mwc.metadata.annotations['cert-manager.io/inject-ca-from'], 'wi-system/wi', 'cert-manager injects the CA by default');
+});
+
+void t.test('the validating webhook exists with a policy and covers every kind', async (t) => {
+  t.notOk(find(render([]), 'ValidatingWebhookConfiguration'), 'no policy, no validating webhook');
+  const objects = render(POLICY);
+  const vwc = find(objects, 'ValidatingWebhookConfiguration') as unknown as { webhooks: { rules: { resources: string[]; operations: string[] }[]; clientConfig: { service: { path: string } } }[] };
+  const hook = vwc.webhooks[0];
+  t.equal(hook?.clientConfig.service.path, '/validate');
+  t.same(hook?.rules.flatMap((r) => r.resources).sort(), ['cronjobs', 'daemonsets', 'deployments', 'jobs', 'pods', 'replicasets', 'serviceaccounts', 'statefulsets']);
+  const configMap = find(objects, 'ConfigMap') as unknown as { data: Record<string, string> };
+  const policy = parsePolicy(configMap.data['policy.yaml'] ?? '', 'configmap');
+  t.ok(policy.ok, `the rendered policy is valid for the server: ${policy.ok ? '' : policy.error}`);
+});
+
+void t.test('every rendered server argument is a flag the server accepts', async (t) => {
+  const objects = render([...POLICY, '--set-json', 'identities.file=[{"clientId":"6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e2","principalId":"a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d","tenantId":"72f988bf-86f1-41af-91ab-2d7cd011db47","id":"/subscriptions/3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id","name":"id"}]', '--set', 'identities.armScopes[0]=/subscriptions/3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9', '--set', 'identities.workloadIdentity.clientId=0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b', '--set', 'server.oidcIssuer=https://oidc.example/']);
+  const deployment = find(objects, 'Deployment') as unknown as { spec: { template: { spec: { containers: { args: string[]; env: { name: string; value?: string }[] }[] } } } };
+  const container = deployment.spec.template.spec.containers[0];
+  const args = container?.args ?? [];
+  t.equal(args[0], 'serve');
+  const env = Object.fromEntries((container?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+  const loaded = loadConfig(args.slice(1), env);
+  t.ok(loaded.ok, `loadConfig accepts the chart's arguments: ${loaded.ok ? '' : loaded.error}`);
+  t.ok(args.includes('--identities=arm:/subscriptions/3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9'));
+  t.match(env, { AZURE_CLIENT_ID: '0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b', AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/self/azure-identity-token', AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.com/' }, 'the webhook\'s own identity comes from the chart, never from itself');
+  const configMap = find(objects, 'ConfigMap') as unknown as { data: Record<string, string> };
+  t.equal(parseIdentities(configMap.data['identities.json'] ?? '', 'configmap').length, 1, 'the identities file is what the file source reads');
+});
+
+void t.test('restricted pod security, least-privilege RBAC, service and disruption budget', async (t) => {
+  const objects = render([]);
+  const pod = (find(objects, 'Deployment') as unknown as { spec: { replicas: number; template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } } } }).spec;
+  t.equal(pod.replicas, 2);
+  t.match(pod.template.spec.securityContext, { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+  t.match(pod.template.spec.containers[0], {
+    securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+    livenessProbe: { httpGet: { path: '/healthz' } },
+    readinessProbe: { httpGet: { path: '/readyz' } },
+    resources: { requests: { cpu: '100m' }, limits: { memory: '384Mi' } },
+  });
+  t.ok(pod.template.spec.topologySpreadConstraints, 'replicas spread across nodes');
+  const role = find(objects, 'ClusterRole') as unknown as { rules: unknown[] };
+  t.same(role.rules, [{ apiGroups: [''], resources: ['serviceaccounts', 'namespaces'], verbs: ['get', 'list', 'watch'] }], 'exactly what the server calls');
+  t.notOk(objects.some((o) => o.kind === 'Role' || o.kind === 'RoleBinding'), 'no namespaced permissions (no secret writes in these modes)');
+  t.match(find(objects, 'Service'), { spec: { ports: [{ port: 443, targetPort: 'webhook' }] } });
+  t.match(find(objects, 'PodDisruptionBudget'), { spec: { minAvailable: 1 } });
+  t.ok(find(objects, 'Certificate'), 'cert-manager Certificate by default');
+});
+
+void t.test('webhook.url points both configurations outside the cluster', async (t) => {
+  const objects = render([...POLICY, '--set', 'webhook.url=https://10.1.2.3:9443', '--set', 'webhook.caBundle=Q0E=', '--set', 'certificates.mode=secret']);
+  const mwc = find(objects, 'MutatingWebhookConfiguration') as unknown as { webhooks: { clientConfig: Record<string, unknown> }[]; metadata: { annotations?: unknown } };
+  t.same(mwc.webhooks[0]?.clientConfig, { url: 'https://10.1.2.3:9443/mutate-v1-pod', caBundle: 'Q0E=' });
+  t.notOk(mwc.metadata.annotations, 'no cainjector annotation in secret mode');
+  t.notOk(find(objects, 'Certificate'));
+});
+
+void t.test('bad values fail at install time with a clear message', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [[], /azureTenantID/],
+    [['--set', 'azureTenantID=t', '--set', 'webhook.failurePolicy=Maybe'], /failurePolicy/],
+    [['--set', 'azureTenantID=t', '--set', 'webhook.timeoutSeconds=60'], /timeoutSeconds/],
+    [['--set', 'azureTenantID=t', '--set', 'certificates.mode=self'], /mode/],
+    [['--set', 'azureTenantID=t', '--set', 'certificates.mode=secret'], /caBundle/],
+    [['--set', 'azureTenantID=t', '--set', 'identities.armScopes[0]=/subs/x'], /armScopes/],
+    [['--set', 'azureTenantID=t', '--set', 'identities.armScopes[0]=/subscriptions/3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9'], /clientId/],
+    [['--set', 'azureTenantID=t', '--set', 'server.tlsMinVersion=1.1'], /tlsMinVersion/],
+  ];
+  for (const [args, pattern] of cases) t.match(renderError(args), pattern, args.join(' '));
+});
