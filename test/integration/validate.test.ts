@@ -152,3 +152,45 @@ void t.test('the identity source failing later: the last good inventory serves u
   const late = await validate(h, saReview('s4', CHECKOUT));
   t.match(late.status?.message ?? '', /\[InventoryUnavailable\]/);
 });
+
+void t.test('every kind over TLS: the whole response for a template binding the other team\'s identity', async (t) => {
+  const h = await harness(t);
+  await waitReady(h);
+  const template = { metadata: { labels: { 'azure.workload.identity/use': 'true' } }, spec: { serviceAccountName: 'batch', containers: [{ name: 'c', image: 'i:1' }] } };
+  const kinds: [string, string, unknown][] = [
+    ['Pod', '', { metadata: { name: 'p', labels: template.metadata.labels }, spec: template.spec }],
+    ['StatefulSet', 'apps', { metadata: { name: 'w' }, spec: { template } }],
+    ['DaemonSet', 'apps', { metadata: { name: 'w' }, spec: { template } }],
+    ['ReplicaSet', 'apps', { metadata: { name: 'w' }, spec: { template } }],
+    ['Job', 'batch', { metadata: { name: 'w' }, spec: { template } }],
+    ['CronJob', 'batch', { metadata: { name: 'w' }, spec: { jobTemplate: { spec: { template } } } }],
+  ];
+  // The cache learns the ServiceAccount the templates use (bound to the billing identity).
+  h.api.putServiceAccount('checkout-prod', 'batch', { 'azure.workload.identity/client-id': BILLING });
+  await eventually(() => h.server.metrics.serviceAccountCacheSize.get().then((m) => (m.values[0]?.value ?? 0) >= 3), 5000, 'ServiceAccount cached');
+  for (const [kind, group, object] of kinds) {
+    const name = kind === 'Pod' ? 'p' : 'w';
+    const body = JSON.stringify({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: `u-${kind}`, kind: { group, version: 'v1', kind }, namespace: 'checkout-prod', operation: 'CREATE', object },
+    });
+    const response = await validate(h, body);
+    t.same(
+      response,
+      {
+        uid: `u-${kind}`,
+        allowed: false,
+        status: {
+          code: 403,
+          status: 'Failure',
+          message:
+            `wi-admission: ${kind} checkout-prod/${name} (ServiceAccount batch) is not allowed to use client ID ${BILLING} (managed identity id-billing-worker-prod, resource group rg-billing-prod): ` +
+            'rule "team-must-own-identity" requires tag owner=checkout-team, the identity has owner=billing-team. Use an identity tagged owner=checkout-team, or ask the platform team to approve this one. [IdentityNotApproved]',
+        },
+        auditAnnotations: { reasons: 'IdentityNotApproved' },
+      },
+      `${kind}: the whole response`,
+    );
+  }
+});
