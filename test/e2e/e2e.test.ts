@@ -1,0 +1,108 @@
+// End to end with the component that calls the webhook: a real kube-apiserver
+// (and etcd). The chart's webhook configurations and RBAC are applied with
+// webhook.url pointing at the server started here; the server reads the API
+// with only the chart's ClusterRole. Pods are created through the API server
+// and come back mutated; a ServiceAccount binding another team's identity is
+// refused with our message.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import t from 'tap';
+import { parse, parseAllDocuments } from 'yaml';
+import { writeDevCertificates } from '../../src/certs/issue.js';
+import { loadConfig } from '../../src/config.js';
+import { startServer } from '../../src/server/serve.js';
+import { startControlPlane } from '../helpers/control-plane.js';
+import { helmBinary } from '../helpers/helm.js';
+import { eventually, getText } from '../helpers/https-client.js';
+import { createLogSink } from '../helpers/log-sink.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+const CHECKOUT = '6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e2';
+const BILLING = '0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b';
+
+void t.test('a real kube-apiserver calls the webhooks', async (t) => {
+  const dir = t.testdir({});
+  const plane = await startControlPlane(dir);
+  t.teardown(() => plane.stop());
+  const admin = new KubeConfig();
+  admin.loadFromFile(plane.kubeconfig(dir, 'admin'));
+  const core = admin.makeApiClient(CoreV1Api);
+
+  // The chart, pointed at this process, with the example policy.
+  await writeDevCertificates(join(dir, 'certs'), { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  const caBundle = Buffer.from(readFileSync(join(dir, 'certs', 'ca.crt'))).toString('base64');
+  const policySpec = (parse(readFileSync(join(root, 'examples', 'policy.yaml'), 'utf8')) as { spec: unknown }).spec;
+
+  // Cluster state first: the namespace with its owner label and the ServiceAccount.
+  await core.createNamespace({ body: { metadata: { name: 'checkout-prod', labels: { 'platform.example.com/owner': 'checkout-team' } } } });
+  await core.createNamespacedServiceAccount({ namespace: 'checkout-prod', body: { metadata: { name: 'checkout-api', annotations: { 'azure.workload.identity/client-id': CHECKOUT } } } });
+
+  const sink = createLogSink('info');
+  const loaded = loadConfig(
+    ['--webhook-addr', '127.0.0.1:0', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--webhook-cert-dir', join(dir, 'certs'),
+      '--kubeconfig', plane.kubeconfig(dir, 'webhook'), '--policy', join(root, 'examples', 'policy.yaml'),
+      '--identities', `file:${join(root, 'examples', 'identities.json')}`, '--shutdown-delay', '0ms'],
+    { AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47' },
+  );
+  if (!loaded.ok) throw new Error(loaded.error);
+  // RBAC from the chart before the server starts: it runs with only that.
+  const rendered = execFileSync(helmBinary(), ['template', 'wi', join(root, 'charts', 'wi-admission'), '-n', 'wi-system',
+    '--set', 'azureTenantID=72f988bf-86f1-41af-91ab-2d7cd011db47', '--set', 'certificates.mode=secret', '--set', `webhook.caBundle=${caBundle}`,
+    '--set', 'webhook.url=https://127.0.0.1:PORT', '--set-json', `policy=${JSON.stringify(policySpec)}`], { encoding: 'utf8' });
+  const objects = parseAllDocuments(rendered).map((d) => d.toJS() as { kind: string; metadata: { name: string } } | null).filter((o) => o !== null);
+  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+  for (const o of objects) {
+    if (o.kind === 'ClusterRole') await rbac.createClusterRole({ body: o as never });
+    if (o.kind === 'ClusterRoleBinding') await rbac.createClusterRoleBinding({ body: o as never });
+  }
+
+  const server = await startServer(loaded.config, sink.log);
+  t.teardown(() => server.shutdown());
+  await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, 30_000, 'webhook ready with the chart\'s RBAC only');
+
+  const admission = admin.makeApiClient(AdmissionregistrationV1Api);
+  const withPort = (o: unknown): never => JSON.parse(JSON.stringify(o).replaceAll('https://127.0.0.1:PORT', `https://127.0.0.1:${server.webhookPort}`)) as never;
+  for (const o of objects) {
+    if (o.kind === 'MutatingWebhookConfiguration') await admission.createMutatingWebhookConfiguration({ body: withPort(o) });
+    if (o.kind === 'ValidatingWebhookConfiguration') await admission.createValidatingWebhookConfiguration({ body: withPort(o) });
+  }
+
+  // A pod created through the API server comes back mutated (the webhook
+  // configurations take a moment to be picked up).
+  let created: { spec?: { containers?: { env?: { name: string; value?: string }[] }[]; volumes?: { name: string }[] } } | undefined;
+  await eventually(async () => {
+    const pod = await core.createNamespacedPod({
+      namespace: 'checkout-prod',
+      body: { metadata: { generateName: 'web-', labels: { 'azure.workload.identity/use': 'true' } }, spec: { serviceAccountName: 'checkout-api', containers: [{ name: 'web', image: 'web:1' }] } },
+    });
+    created = pod;
+    return (pod.spec?.containers?.[0]?.env ?? []).some((e) => e.name === 'AZURE_CLIENT_ID');
+  }, 30_000, 'a mutated pod');
+  const env = Object.fromEntries((created?.spec?.containers?.[0]?.env ?? []).map((e) => [e.name, e.value]));
+  t.match(env, {
+    AZURE_CLIENT_ID: CHECKOUT,
+    AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+    AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/wi/token/azure-identity-token',
+    AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.com/',
+  }, 'the API server applied our patch');
+  t.ok(created?.spec?.volumes?.some((v) => /^azure-workload-identity-reserved-[0-9a-f]{30}$/.test(v.name)), 'the projected token volume is there');
+  t.ok(created?.spec?.volumes?.some((v) => v.name.startsWith('kube-api-access-')), 'fields of other admission plugins are kept');
+
+  // A ServiceAccount binding the billing team's identity is refused with our message.
+  const refusal = await core
+    .createNamespacedServiceAccount({ namespace: 'checkout-prod', body: { metadata: { name: 'batch', annotations: { 'azure.workload.identity/client-id': BILLING } } } })
+    .then(() => 'created', (err: { code?: number; body?: string }) => `${err.code}: ${err.body ?? ''}`);
+  t.match(refusal, /^403: .*admission webhook \\?"validation\.wi-admission\.io\\?" denied the request: wi-admission: ServiceAccount checkout-prod\/batch is not allowed to use client ID 0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b .*\[IdentityNotApproved\]/);
+
+  // A pod whose ServiceAccount does not exist is refused (the ServiceAccount admission plugin or our webhook).
+  const missing = await core
+    .createNamespacedPod({ namespace: 'checkout-prod', body: { metadata: { name: 'orphan', labels: { 'azure.workload.identity/use': 'true' } }, spec: { serviceAccountName: 'ghost', containers: [{ name: 'c', image: 'i' }] } } })
+    .then(() => 'created', (err: { code?: number; body?: string }) => `${err.code}: ${err.body ?? ''}`);
+  t.match(missing, /^(403|400): .*ghost/, 'a pod with a missing ServiceAccount is not admitted');
+
+  const lines = sink.lines.filter((l) => l.msg === 'admission');
+  t.ok(lines.some((l) => l.webhook === 'mutate' && l.decision === 'patched'), 'the mutation was logged');
+  t.ok(lines.some((l) => l.webhook === 'validate' && l.decision === 'denied' && l.reason === 'IdentityNotApproved'), 'the denial was logged');
+});
