@@ -35,7 +35,11 @@ export const SERVE_FLAGS = {
   'arm-endpoint': { default: '', help: 'Azure Resource Manager endpoint; default from AZURE_ENVIRONMENT (https://management.azure.com for the public cloud)' },
   'sa-lookup-timeout': { default: '2s', help: 'time allowed for the live ServiceAccount GET on a cache miss' },
   'shutdown-delay': { default: '5s', help: 'on SIGTERM, time between readiness going false and closing the listener' },
-  'disable-cert-rotation': { default: 'false', help: 'accepted for upstream compatibility; certificates are read from --webhook-cert-dir' },
+  'cert-mode': { default: 'files', help: 'files: read --webhook-cert-dir; self: create and renew the CA and certificate in a Secret, write them to --webhook-cert-dir and the CA bundle into the webhook configurations' },
+  'cert-secret': { default: 'wi-admission-tls', help: 'with --cert-mode self: the Secret in POD_NAMESPACE that holds ca.crt, tls.crt and tls.key' },
+  'cert-hosts': { default: '', help: 'with --cert-mode self: DNS names and IPs of the serving certificate (comma-separated); default wi-admission.<POD_NAMESPACE>.svc' },
+  'webhook-configuration': { default: 'wi-admission', help: 'with --cert-mode self: name of the Mutating and ValidatingWebhookConfiguration that get the CA bundle' },
+  'disable-cert-rotation': { default: 'false', help: 'accepted for upstream compatibility; self-managed certificates are --cert-mode self' },
 } as const;
 
 export type ServeFlag = keyof typeof SERVE_FLAGS;
@@ -125,6 +129,10 @@ const RawConfigSchema = z.object({
   armEndpoint: z.string().refine((v) => v === '' || /^https?:\/\/\S+$/.test(v), 'must be a URL'),
   saLookupTimeout: Duration,
   shutdownDelay: Duration,
+  certMode: z.enum(['files', 'self'], { error: 'must be files or self' }),
+  certSecret: z.string().min(1),
+  certHosts: z.string(),
+  webhookConfiguration: z.string().min(1),
   disableCertRotation: BooleanFlag,
   env: z.object({
     AZURE_TENANT_ID: z.string().optional(),
@@ -177,6 +185,8 @@ export interface Config {
   readonly proxyImage: string;
   readonly proxyInitImage: string;
   readonly customTokenEndpoint: CustomTokenEndpoint | undefined;
+  /** Self-managed certificates (`--cert-mode self`), or undefined to read the cert dir as it is. */
+  readonly selfManagedCertificates: { readonly secretName: string; readonly hosts: readonly string[]; readonly webhookConfiguration: string } | undefined;
   /** `--policy`; empty when validation is not configured. */
   readonly policyPath: string;
   /** `--identities` values, validated: `file:PATH` or `arm:/subscriptions/…`. */
@@ -253,6 +263,14 @@ function finishConfig(raw: RawConfig, readFile: (path: string) => string): Confi
       proxyImage: e.PROXY_IMAGE || DEFAULT_PROXY_IMAGE,
       proxyInitImage: e.PROXY_INIT_IMAGE || DEFAULT_PROXY_INIT_IMAGE,
       customTokenEndpoint: cte,
+      selfManagedCertificates:
+        raw.certMode === 'self'
+          ? {
+              secretName: raw.certSecret,
+              hosts: raw.certHosts !== '' ? raw.certHosts.split(',').map((h) => h.trim()).filter((h) => h !== '') : [`wi-admission.${e.POD_NAMESPACE ?? 'azure-workload-identity-system'}.svc`],
+              webhookConfiguration: raw.webhookConfiguration,
+            }
+          : undefined,
       policyPath: raw.policy,
       identitySources: raw.identities,
       identityRefreshMs: raw.identityRefresh,

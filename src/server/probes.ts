@@ -7,6 +7,8 @@ export interface ReadinessChecks {
   serviceAccounts: boolean;
   kubernetesVersion: boolean;
   identityInventory: boolean;
+  /** With --cert-mode self: the Secret is settled and the CA bundle written. */
+  caBundle: boolean;
   notShuttingDown: boolean;
 }
 

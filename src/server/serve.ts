@@ -16,6 +16,9 @@ import { createMetrics, type Metrics } from '../metrics.js';
 import { buildAdmissionApp } from './app.js';
 import { buildProbesApp, type ReadinessChecks } from './probes.js';
 import { KeyPairWatcher } from './tls.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { SelfManagedCertificates } from '../certs/self-managed.js';
+import { createCertificateStore } from '../kube/certificate-store.js';
 import { PolicyFile } from '../policy/policy-file.js';
 import { openInventory } from './inventory-wiring.js';
 
@@ -35,6 +38,7 @@ interface KubeSources {
   readonly stop: () => Promise<void>;
   /** Undefined with --objects (no API server). */
   readonly gitVersion: (() => Promise<string>) | undefined;
+  readonly kubeConfig?: KubeConfig;
 }
 
 /**
@@ -74,6 +78,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   const policy = await openPolicy(config, log, metrics);
   const inventory = openInventory(config, log, metrics);
+
+  const selfManaged = openSelfManagedCertificates(config, source, log);
 
   const minVersion = config.tlsMinVersion;
   // The listener exists only after the first pair is read; new pairs go to it.
@@ -121,6 +127,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     serviceAccounts: source.serviceAccounts.hasSynced() && source.namespaces.hasSynced(),
     kubernetesVersion: nativeSidecar !== undefined,
     identityInventory: inventory ? inventory.hasLoaded() : true,
+    caBundle: selfManaged ? selfManaged.isReady() : true,
     notShuttingDown: !shuttingDown,
   });
   const sameSideAddress =
@@ -152,6 +159,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         log.debug('closing probe listeners');
         await Promise.all([probes.close(), metricsApp?.close()]);
         certs.close();
+        selfManaged?.close();
         policy?.close();
         await inventory?.stop();
         log.debug('stopping ServiceAccount source');
@@ -194,7 +202,23 @@ function openKubeSources(config: Config, log: Logger, metrics: Metrics): KubeSou
       await Promise.all([serviceAccounts.stop(), namespaces.stop?.()]);
     },
     gitVersion: () => fetchServerGitVersion(kc),
+    kubeConfig: kc,
   };
+}
+
+/** `--cert-mode self`: the certificates come from (and go to) the API server. */
+function openSelfManagedCertificates(config: Config, source: KubeSources, log: Logger): SelfManagedCertificates | undefined {
+  const settings = config.selfManagedCertificates;
+  if (!settings) return undefined;
+  if (!source.kubeConfig) throw new AppError('WIA_ERR_CONFIG_INVALID', '--cert-mode self needs the API server (it cannot be used with --objects)');
+  const manager = new SelfManagedCertificates({
+    store: createCertificateStore(source.kubeConfig, config.podNamespace, settings.secretName, settings.webhookConfiguration),
+    dir: config.webhookCertDir,
+    hosts: settings.hosts,
+    log: log.child({ component: 'certificates' }),
+  });
+  manager.start();
+  return manager;
 }
 
 /** `--policy`: the first file must be valid; later bad edits keep the last good one. */

@@ -35,7 +35,7 @@ void t.test('helm lint passes', async (t) => {
 });
 
 void t.test('the mutating webhook configuration is upstream\'s, with our values', async (t) => {
-  const mwc = find(render(['--set', 'webhook.timeoutSeconds=7']), 'MutatingWebhookConfiguration') as unknown as { webhooks: Record<string, unknown>[]; metadata: { annotations: Record<string, string> } };
+  const mwc = find(render(['--set', 'webhook.timeoutSeconds=7', '--set', 'certificates.mode=cert-manager']), 'MutatingWebhookConfiguration') as unknown as { webhooks: Record<string, unknown>[]; metadata: { annotations: Record<string, string> } };
   const hook = mwc.webhooks[0] ?? {};
   t.match(hook, {
     admissionReviewVersions: ['v1', 'v1beta1'],
@@ -49,7 +49,7 @@ void t.test('the mutating webhook configuration is upstream\'s, with our values'
     reinvocationPolicy: 'IfNeeded',
     timeoutSeconds: 7,
   });
-  t.equal(mwc.metadata.annotations['cert-manager.io/inject-ca-from'], 'wi-system/wi', 'cert-manager injects the CA by default');
+  t.equal(mwc.metadata.annotations['cert-manager.io/inject-ca-from'], 'wi-system/wi', 'cert-manager injects the CA in that mode');
 });
 
 void t.test('the validating webhook exists with a policy and covers every kind', async (t) => {
@@ -80,7 +80,7 @@ void t.test('every rendered server argument is a flag the server accepts', async
 });
 
 void t.test('restricted pod security, least-privilege RBAC, service and disruption budget', async (t) => {
-  const objects = render([]);
+  const objects = render(['--set', 'certificates.mode=cert-manager']);
   const pod = (find(objects, 'Deployment') as unknown as { spec: { replicas: number; template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } } } }).spec;
   t.equal(pod.replicas, 2);
   t.match(pod.template.spec.securityContext, { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
@@ -96,7 +96,28 @@ void t.test('restricted pod security, least-privilege RBAC, service and disrupti
   t.notOk(objects.some((o) => o.kind === 'Role' || o.kind === 'RoleBinding'), 'no namespaced permissions (no secret writes in these modes)');
   t.match(find(objects, 'Service'), { spec: { ports: [{ port: 443, targetPort: 'webhook' }] } });
   t.match(find(objects, 'PodDisruptionBudget'), { spec: { minAvailable: 1 } });
-  t.ok(find(objects, 'Certificate'), 'cert-manager Certificate by default');
+  t.ok(find(objects, 'Certificate'), 'cert-manager Certificate in that mode');
+});
+
+void t.test('self-managed certificates (the default): writable cert dir, and RBAC for its own Secret and configurations only', async (t) => {
+  const objects = render([]);
+  const deployment = find(objects, 'Deployment') as unknown as { spec: { template: { spec: { containers: { args: string[] }[]; volumes: { name: string; emptyDir?: unknown }[] } } } };
+  const args = deployment.spec.template.spec.containers[0]?.args ?? [];
+  t.ok(args.includes('--cert-mode=self'));
+  t.ok(args.includes('--cert-hosts=wi.wi-system.svc,wi.wi-system.svc.cluster.local'));
+  t.ok(args.includes('--webhook-configuration=wi'));
+  t.ok(deployment.spec.template.spec.volumes.find((v) => v.name === 'certs')?.emptyDir, 'certs on an emptyDir the server writes');
+  t.same((find(objects, 'ClusterRole') as unknown as { rules: unknown[] }).rules, [
+    { apiGroups: [''], resources: ['serviceaccounts', 'namespaces'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: ['wi'], verbs: ['get', 'update'] },
+  ]);
+  t.same((find(objects, 'Role') as unknown as { rules: unknown[] }).rules, [
+    { apiGroups: [''], resources: ['secrets'], resourceNames: ['wi-tls'], verbs: ['get', 'update'] },
+    { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+  ]);
+  const mwc = find(objects, 'MutatingWebhookConfiguration') as unknown as { metadata: { annotations?: unknown }; webhooks: { clientConfig: { caBundle?: string } }[] };
+  t.notOk(mwc.metadata.annotations, 'no cainjector');
+  t.notOk(mwc.webhooks[0]?.clientConfig.caBundle, 'the server writes the bundle');
 });
 
 void t.test('webhook.url points both configurations outside the cluster', async (t) => {
@@ -112,7 +133,7 @@ void t.test('bad values fail at install time with a clear message', async (t) =>
     [[], /azureTenantID/],
     [['--set', 'azureTenantID=t', '--set', 'webhook.failurePolicy=Maybe'], /failurePolicy/],
     [['--set', 'azureTenantID=t', '--set', 'webhook.timeoutSeconds=60'], /timeoutSeconds/],
-    [['--set', 'azureTenantID=t', '--set', 'certificates.mode=self'], /mode/],
+    [['--set', 'azureTenantID=t', '--set', 'certificates.mode=vault'], /mode/],
     [['--set', 'azureTenantID=t', '--set', 'certificates.mode=secret'], /caBundle/],
     [['--set', 'azureTenantID=t', '--set', 'identities.armScopes[0]=/subs/x'], /armScopes/],
     [['--set', 'azureTenantID=t', '--set', 'identities.armScopes[0]=/subscriptions/3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9'], /clientId/],

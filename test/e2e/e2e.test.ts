@@ -1,19 +1,20 @@
 // End to end with the component that calls the webhook: a real kube-apiserver
 // (and etcd). The chart's webhook configurations and RBAC are applied with
-// webhook.url pointing at the server started here; the server reads the API
-// with only the chart's ClusterRole. Pods are created through the API server
-// and come back mutated; a ServiceAccount binding another team's identity is
-// refused with our message.
+// webhook.url pointing at the server started here, in the chart's default
+// certificate mode (self): the server, with only the chart's RBAC, creates its
+// CA and certificate in a Secret and writes the CA bundle into the webhook
+// configurations itself. Pods are created through the API server and come
+// back mutated; a ServiceAccount binding another team's identity is refused
+// with our message.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import t from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
-import { writeDevCertificates } from '../../src/certs/issue.js';
 import { loadConfig } from '../../src/config.js';
 import { startServer } from '../../src/server/serve.js';
-import { startControlPlane } from '../helpers/control-plane.js';
+import { freePorts, startControlPlane } from '../helpers/control-plane.js';
 import { helmBinary } from '../helpers/helm.js';
 import { eventually, getText } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
@@ -30,44 +31,49 @@ void t.test('a real kube-apiserver calls the webhooks', async (t) => {
   admin.loadFromFile(plane.kubeconfig(dir, 'admin'));
   const core = admin.makeApiClient(CoreV1Api);
 
-  // The chart, pointed at this process, with the example policy.
-  await writeDevCertificates(join(dir, 'certs'), { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-  const caBundle = Buffer.from(readFileSync(join(dir, 'certs', 'ca.crt'))).toString('base64');
+  // The chart, pointed at this process (a port chosen up front), with the example policy.
+  const [webhookPort] = await freePorts(1);
   const policySpec = (parse(readFileSync(join(root, 'examples', 'policy.yaml'), 'utf8')) as { spec: unknown }).spec;
 
   // Cluster state first: the namespace with its owner label and the ServiceAccount.
   await core.createNamespace({ body: { metadata: { name: 'checkout-prod', labels: { 'platform.example.com/owner': 'checkout-team' } } } });
   await core.createNamespacedServiceAccount({ namespace: 'checkout-prod', body: { metadata: { name: 'checkout-api', annotations: { 'azure.workload.identity/client-id': CHECKOUT } } } });
+  await core.createNamespace({ body: { metadata: { name: 'wi-system' } } });
 
   const sink = createLogSink('info');
   const loaded = loadConfig(
-    ['--webhook-addr', '127.0.0.1:0', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--webhook-cert-dir', join(dir, 'certs'),
+    ['--webhook-addr', `127.0.0.1:${webhookPort}`, '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--webhook-cert-dir', join(dir, 'certs'),
+      '--cert-mode', 'self', '--cert-secret', 'wi-tls', '--cert-hosts', '127.0.0.1', '--webhook-configuration', 'wi',
       '--kubeconfig', plane.kubeconfig(dir, 'webhook'), '--policy', join(root, 'examples', 'policy.yaml'),
       '--identities', `file:${join(root, 'examples', 'identities.json')}`, '--shutdown-delay', '0ms'],
-    { AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47' },
+    { AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47', POD_NAMESPACE: 'wi-system' },
   );
   if (!loaded.ok) throw new Error(loaded.error);
   // RBAC from the chart before the server starts: it runs with only that.
   const rendered = execFileSync(helmBinary(), ['template', 'wi', join(root, 'charts', 'wi-admission'), '-n', 'wi-system',
-    '--set', 'azureTenantID=72f988bf-86f1-41af-91ab-2d7cd011db47', '--set', 'certificates.mode=secret', '--set', `webhook.caBundle=${caBundle}`,
-    '--set', 'webhook.url=https://127.0.0.1:PORT', '--set-json', `policy=${JSON.stringify(policySpec)}`], { encoding: 'utf8' });
+    '--set', 'azureTenantID=72f988bf-86f1-41af-91ab-2d7cd011db47', '--set', 'certificates.extraHosts[0]=127.0.0.1',
+    '--set', `webhook.url=https://127.0.0.1:${webhookPort}`, '--set-json', `policy=${JSON.stringify(policySpec)}`], { encoding: 'utf8' });
   const objects = parseAllDocuments(rendered).map((d) => d.toJS() as { kind: string; metadata: { name: string } } | null).filter((o) => o !== null);
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+  const admission = admin.makeApiClient(AdmissionregistrationV1Api);
   for (const o of objects) {
     if (o.kind === 'ClusterRole') await rbac.createClusterRole({ body: o as never });
     if (o.kind === 'ClusterRoleBinding') await rbac.createClusterRoleBinding({ body: o as never });
+    if (o.kind === 'Role') await rbac.createNamespacedRole({ namespace: 'wi-system', body: o as never });
+    if (o.kind === 'RoleBinding') await rbac.createNamespacedRoleBinding({ namespace: 'wi-system', body: o as never });
+    if (o.kind === 'MutatingWebhookConfiguration') await admission.createMutatingWebhookConfiguration({ body: o as never });
+    if (o.kind === 'ValidatingWebhookConfiguration') await admission.createValidatingWebhookConfiguration({ body: o as never });
   }
+  t.notOk((await admission.readMutatingWebhookConfiguration({ name: 'wi' })).webhooks?.[0]?.clientConfig.caBundle, 'no CA bundle before the server starts');
 
   const server = await startServer(loaded.config, sink.log);
   t.teardown(() => server.shutdown());
   await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, 30_000, 'webhook ready with the chart\'s RBAC only');
-
-  const admission = admin.makeApiClient(AdmissionregistrationV1Api);
-  const withPort = (o: unknown): never => JSON.parse(JSON.stringify(o).replaceAll('https://127.0.0.1:PORT', `https://127.0.0.1:${server.webhookPort}`)) as never;
-  for (const o of objects) {
-    if (o.kind === 'MutatingWebhookConfiguration') await admission.createMutatingWebhookConfiguration({ body: withPort(o) });
-    if (o.kind === 'ValidatingWebhookConfiguration') await admission.createValidatingWebhookConfiguration({ body: withPort(o) });
-  }
+  const secret = await core.readNamespacedSecret({ name: 'wi-tls', namespace: 'wi-system' });
+  t.same(Object.keys(secret.data ?? {}).sort(), ['ca.crt', 'tls.crt', 'tls.key'], 'the server created its certificate Secret');
+  const caBundle = Buffer.from(secret.data?.['ca.crt'] ?? '', 'base64').toString('base64');
+  t.equal((await admission.readMutatingWebhookConfiguration({ name: 'wi' })).webhooks?.[0]?.clientConfig.caBundle, caBundle, 'and wrote its CA into the mutating configuration');
+  t.equal((await admission.readValidatingWebhookConfiguration({ name: 'wi' })).webhooks?.[0]?.clientConfig.caBundle, caBundle, 'and into the validating one');
 
   // A pod created through the API server comes back mutated (the webhook
   // configurations take a moment to be picked up).

@@ -125,7 +125,7 @@ function ensureBinaries(): void {
 }
 
 /** Distinct free ports: every probe socket stays open until all are chosen, so none repeats. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () => new Promise<Server>((resolve, reject) => {
       const server = createServer();
