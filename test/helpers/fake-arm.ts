@@ -1,8 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { createCertificateAuthority, issueServerCertificate } from '../../src/certs/issue.js';
+import { startLoopbackTlsServer, type LoopbackTlsServer } from './loopback-tls.js';
 
 export interface FakeArmIdentity {
   subscriptionId: string;
@@ -58,20 +55,12 @@ export class FakeArm {
   caCert = '';
   private baseUrl = '';
   private readonly failures: ScriptedFailure[] = [];
-  private server: Server | undefined;
-  private readonly sockets = new Set<Duplex>();
+  private server: LoopbackTlsServer | undefined;
 
   async start(): Promise<void> {
-    const ca = await createCertificateAuthority('fake ARM CA');
-    const pair = await issueServerCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    this.caCert = ca.cert;
-    this.server = createServer({ cert: pair.cert, key: pair.key }, (req, res) => void this.handle(req, res));
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.baseUrl = `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.server = await startLoopbackTlsServer('fake ARM CA', (req, res) => void this.handle(req, res));
+    this.caCert = this.server.caCert;
+    this.baseUrl = `https://127.0.0.1:${this.server.port}`;
   }
 
   /** Base URL for ARM (`endpoint`) and Entra ID (`authorityHost`); fixed once started. */
@@ -80,9 +69,9 @@ export class FakeArm {
   }
 
   async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.server?.close();
   }
+
 
   /** The next `count` ARM requests (not token requests) fail with `status`. */
   failNext(status: number, options: { count?: number; headers?: Record<string, string>; code?: string } = {}): void {

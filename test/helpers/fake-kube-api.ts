@@ -1,8 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
-import { createCertificateAuthority, issueServerCertificate } from '../../src/certs/issue.js';
-import type { AddressInfo } from "node:net";
-import type { Duplex } from "node:stream";
+import { startLoopbackTlsServer, type LoopbackTlsServer } from './loopback-tls.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -31,7 +28,7 @@ export class FakeKubeApi {
   /** When true every request gets a 503 (API server down). */
   down = false;
   readonly requests: string[] = [];
-  private server: Server | undefined;
+  private server: LoopbackTlsServer | undefined;
   private readonly objects = new Map<string, ServiceAccountObject>();
   /** Namespaces: listed, read, and watched (the watch stays idle; set them before the server starts). */
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
@@ -40,32 +37,23 @@ export class FakeKubeApi {
   private oldestWatchableRv = 0;
   private rv = 100;
   private readonly watchers = new Set<{ res: ServerResponse; sent: number }>();
-  private readonly sockets = new Set<Duplex>();
 
   private caCert = '';
 
   /** Listens on 127.0.0.1 over TLS with a CA of its own, which the kubeconfig trusts. */
   async start(): Promise<number> {
-    const ca = await createCertificateAuthority('fake kube-apiserver CA');
-    const pair = await issueServerCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    this.caCert = ca.cert;
-    this.server = createServer({ cert: pair.cert, key: pair.key }, (req, res) => void this.handle(req, res));
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.server = await startLoopbackTlsServer('fake kube-apiserver CA', (req, res) => void this.handle(req, res));
+    this.caCert = this.server.caCert;
     return this.port();
   }
 
   port(): number {
-    return (this.server?.address() as AddressInfo).port;
+    return this.server?.port ?? 0;
   }
 
   async stop(): Promise<void> {
     for (const w of this.watchers) w.res.end();
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.server?.close();
   }
 
   /** Writes a kubeconfig for this server into `dir` and returns its path. */
