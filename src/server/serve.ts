@@ -52,26 +52,24 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let shuttingDown = false;
   const stopController = new AbortController();
 
-  let nativeSidecar: boolean | undefined;
+  // Built once, and again only when the API server version is learned: not per admission.
+  const buildSettings = (nativeSidecar: boolean | undefined): MutationSettings => ({
+    audience: config.audience,
+    authorityHost: config.authorityHost,
+    defaultTenantId: config.defaultTenantId,
+    customTokenEndpoint: config.customTokenEndpoint,
+    proxy: { image: config.proxyImage, initImage: config.proxyInitImage, logLevel: config.logLevel, nativeSidecar },
+  });
+  let currentSettings = buildSettings(undefined);
   const learnVersion = (gitVersion: string): void => {
     const version = parseKubernetesVersion(gitVersion);
     if (!version) {
       throw new AppError('WIA_ERR_KUBE_VERSION_INVALID', `Kubernetes version "${gitVersion}" is not a semantic version such as v1.32.0`);
     }
-    nativeSidecar = supportsNativeSidecar(version);
-    log.info({ kubernetesVersion: gitVersion, nativeSidecar }, 'proxy sidecar placement decided');
+    currentSettings = buildSettings(supportsNativeSidecar(version));
+    log.info({ kubernetesVersion: gitVersion, nativeSidecar: currentSettings.proxy.nativeSidecar }, 'proxy sidecar placement decided');
   };
-  const settingsBase: Omit<MutationSettings, 'proxy'> = {
-    audience: config.audience,
-    authorityHost: config.authorityHost,
-    defaultTenantId: config.defaultTenantId,
-    customTokenEndpoint: config.customTokenEndpoint,
-  };
-  const proxyLogLevel = config.logLevel;
-  const settings = (): MutationSettings => ({
-    ...settingsBase,
-    proxy: { image: config.proxyImage, initImage: config.proxyInitImage, logLevel: proxyLogLevel, nativeSidecar },
-  });
+  const settings = (): MutationSettings => currentSettings;
 
   if (config.kubernetesVersion !== undefined) learnVersion(config.kubernetesVersion);
   else if (source.gitVersion) void discoverVersion(source.gitVersion, learnVersion, log, stopController.signal);
@@ -125,7 +123,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const readiness = (): ReadinessChecks => ({
     certificate: certs.keyPair() !== undefined,
     serviceAccounts: source.serviceAccounts.hasSynced() && source.namespaces.hasSynced(),
-    kubernetesVersion: nativeSidecar !== undefined,
+    kubernetesVersion: currentSettings.proxy.nativeSidecar !== undefined,
     identityInventory: inventory ? inventory.hasLoaded() : true,
     caBundle: selfManaged ? selfManaged.isReady() : true,
     notShuttingDown: !shuttingDown,
