@@ -1,21 +1,25 @@
-// End to end with the component that calls the webhook: a real kube-apiserver
-// (and etcd). The chart's webhook configurations and RBAC are applied with
+// End to end with the component that calls the webhook: a real kube-apiserver,
+// etcd and kube-controller-manager (built by scripts/build-control-plane.sh;
+// the suite is skipped, with the reason, only where Go is missing, and never
+// under CI=true). The chart's webhook configurations and RBAC are applied with
 // webhook.url pointing at the server started here, in the chart's default
 // certificate mode (self): the server, with only the chart's RBAC, creates its
 // CA and certificate in a Secret and writes the CA bundle into the webhook
 // configurations itself. Pods are created through the API server and come
-// back mutated; a ServiceAccount binding another team's identity is refused
-// with our message.
+// back mutated, including the pods a Deployment's ReplicaSet creates; a
+// ServiceAccount binding another team's identity, and a Deployment using a
+// ServiceAccount that already binds one, are refused with our message.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile, execFileSync } from 'node:child_process';
-import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
 import t from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config.js';
 import { startServer } from '../../src/server/serve.js';
-import { freePorts, startControlPlane } from '../helpers/control-plane.js';
-import { helmBinary, kubectlBinary } from '../helpers/helm.js';
+import { controlPlaneBinaries, freePorts, startControlPlane } from '../helpers/control-plane.js';
+import { helmBinary } from '../helpers/helm.js';
 import { eventually, getText } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
@@ -23,10 +27,19 @@ const root = new URL('../..', import.meta.url).pathname;
 const CHECKOUT = '6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e2';
 const BILLING = '0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b';
 
-void t.test('a real kube-apiserver calls the webhooks', async (t) => {
+const binaries = controlPlaneBinaries();
+if (!binaries.ok && process.env.CI === 'true') throw new Error(`CI must run the end-to-end suite: ${binaries.reason}`);
+
+/** upstream's volume name for a pod created from generateName (UPSTREAM.md §4). */
+const expectedVolumeName = (generateName: string): string =>
+  `azure-workload-identity-reserved-${createHash('sha256').update(`${generateName} (prefix)`).digest('hex').slice(0, 30)}`;
+
+void t.test('a real kube-apiserver calls the webhooks', { skip: binaries.ok ? false : `no control plane: ${binaries.reason}` }, async (t) => {
+  if (!binaries.ok) return;
   const dir = t.testdir({});
-  const plane = await startControlPlane(dir);
+  const plane = await startControlPlane(dir, binaries.bin, { controllers: true });
   t.teardown(() => plane.stop());
+  t.comment(`control plane from ${binaries.bin}`);
   const admin = new KubeConfig();
   admin.loadFromFile(plane.kubeconfig(dir, 'admin'));
   const core = admin.makeApiClient(CoreV1Api);
@@ -39,6 +52,8 @@ void t.test('a real kube-apiserver calls the webhooks', async (t) => {
   await core.createNamespace({ body: { metadata: { name: 'checkout-prod', labels: { 'platform.example.com/owner': 'checkout-team' } } } });
   await core.createNamespacedServiceAccount({ namespace: 'checkout-prod', body: { metadata: { name: 'checkout-api', annotations: { 'azure.workload.identity/client-id': CHECKOUT } } } });
   await core.createNamespace({ body: { metadata: { name: 'wi-system' } } });
+  // Bound before the policy existed: the validator refuses new workloads that use it.
+  await core.createNamespacedServiceAccount({ namespace: 'checkout-prod', body: { metadata: { name: 'legacy-batch', annotations: { 'azure.workload.identity/client-id': BILLING } } } });
 
   const sink = createLogSink('info');
   const loaded = loadConfig(
@@ -66,7 +81,7 @@ void t.test('a real kube-apiserver calls the webhooks', async (t) => {
   }
   t.notOk((await admission.readMutatingWebhookConfiguration({ name: 'wi' })).webhooks?.[0]?.clientConfig.caBundle, 'no CA bundle before the server starts');
 
-  const server = await startServer(loaded.config, sink.log);
+  let server = await startServer(loaded.config, sink.log);
   t.teardown(() => server.shutdown());
   await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, 30_000, 'webhook ready with the chart\'s RBAC only');
   const secret = await core.readNamespacedSecret({ name: 'wi-tls', namespace: 'wi-system' });
@@ -122,7 +137,7 @@ void t.test('a real kube-apiserver calls the webhooks', async (t) => {
   t.notOk((skipping.spec?.containers?.[1]?.env ?? []).some((e) => e.name.startsWith('AZURE_')), 'the skipped container did not');
 
   // kubectl, as a developer runs it: the rejection and the warnings it prints.
-  const kubectl = kubectlBinary();
+  const kubectl = plane.kubectl;
   // Asynchronous: the webhook under test answers from this same process.
   const kubectlRun = (args: string[], input: string): Promise<{ code: number; out: string }> =>
     new Promise((resolve) => {
@@ -140,6 +155,35 @@ void t.test('a real kube-apiserver calls the webhooks', async (t) => {
   t.equal(warned.code, 0, 'a Deployment without the label is admitted');
   t.match(warned.out, /Warning: wi-admission: Deployment checkout-prod\/web uses ServiceAccount checkout-api, which has a client ID, but its pods lack the label/);
 
+  // An opted-in Deployment: kube-controller-manager's ReplicaSet creates the
+  // pods, so the webhook sees them with generateName only, as in a cluster.
+  const deployed = await apply('apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: checkout-prod}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api, azure.workload.identity/use: "true"}}\n    spec: {serviceAccountName: checkout-api, containers: [{name: api, image: api:1}]}\n');
+  t.equal(deployed.code, 0, `the opted-in Deployment is admitted: ${deployed.out}`);
+  let replicaPods: V1Pod[] = [];
+  await eventually(async () => {
+    replicaPods = (await core.listNamespacedPod({ namespace: 'checkout-prod', labelSelector: 'app=api' })).items;
+    return replicaPods.length === 2;
+  }, 60_000, () => `the ReplicaSet to create 2 pods\n${plane.logs()}`);
+  for (const pod of replicaPods) {
+    const generateName = pod.metadata?.generateName ?? '';
+    t.match(generateName, /^api-[a-z0-9]+-$/, `${pod.metadata?.name} was created from generateName`);
+    const volume = pod.spec?.volumes?.find((v) => v.name.startsWith('azure-workload-identity-reserved-'));
+    t.equal(volume?.name, expectedVolumeName(generateName), `${pod.metadata?.name}: the volume name hashes "${generateName} (prefix)" as upstream does`);
+    t.same(volume?.projected?.sources?.[0]?.serviceAccountToken, { audience: 'api://AzureADTokenExchange', expirationSeconds: 3600, path: 'token/azure-identity-token' }, 'the projected token source (UPSTREAM.md §4)');
+    const container = pod.spec?.containers?.[0];
+    t.equal(container?.env?.find((e) => e.name === 'AZURE_CLIENT_ID')?.value, CHECKOUT, 'the ReplicaSet\'s pod has the client ID');
+    t.ok(container?.volumeMounts?.some((m) => m.name === volume?.name && m.mountPath === '/var/run/secrets/azure/wi' && m.readOnly === true), 'and the token mount');
+  }
+
+  // A Deployment whose pods would run as a ServiceAccount already bound to
+  // another team's identity is refused at apply time, not at pod creation.
+  const unapprovedDeployment = await apply('apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: nightly, namespace: checkout-prod}\nspec:\n  selector: {matchLabels: {app: nightly}}\n  template:\n    metadata: {labels: {app: nightly, azure.workload.identity/use: "true"}}\n    spec: {serviceAccountName: legacy-batch, containers: [{name: job, image: job:1}]}\n');
+  t.not(unapprovedDeployment.code, 0, 'kubectl apply of the Deployment fails');
+  t.match(unapprovedDeployment.out, /admission webhook "validation\.wi-admission\.io" denied the request: wi-admission: Deployment checkout-prod\/nightly \(ServiceAccount legacy-batch\) is not allowed to use client ID 0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b .*\[IdentityNotApproved\]/);
+  t.comment(`kubectl printed: ${unapprovedDeployment.out.trim()}`);
+  const nightly = await kubectlRun(['get', 'deployment', 'nightly', '-n', 'checkout-prod'], '');
+  t.not(nightly.code, 0, 'and nothing was stored');
+
   // Every manifest the chart renders is accepted by this API server.
   const dryRunResult = await kubectlRun(['apply', '--dry-run=server', '-f', '-'], rendered);
   const dryRun = dryRunResult.code === 0 ? dryRunResult.out : `FAILED ${dryRunResult.out}`;
@@ -151,6 +195,18 @@ void t.test('a real kube-apiserver calls the webhooks', async (t) => {
     .createNamespacedPod({ namespace: 'checkout-prod', body: { metadata: { generateName: 'down-', labels: { 'azure.workload.identity/use': 'true' } }, spec: { serviceAccountName: 'checkout-api', containers: [{ name: 'c', image: 'i' }] } } })
     .then(() => 'created', (err: { code?: number; body?: string }) => `${err.code}: ${err.body ?? ''}`);
   t.match(refused, /^500: .*failed calling webhook \\?"mutation\.wi-admission\.io\\?".*connection refused/, 'fail closed while the webhook is down');
+  const refusedByKubectl = await apply('apiVersion: v1\nkind: Pod\nmetadata: {name: while-down, namespace: checkout-prod, labels: {azure.workload.identity/use: "true"}}\nspec: {serviceAccountName: checkout-api, containers: [{name: c, image: i}]}\n');
+  t.not(refusedByKubectl.code, 0, 'kubectl apply fails while the webhook is down');
+  t.match(refusedByKubectl.out, /Internal error occurred: failed calling webhook "mutation\.wi-admission\.io"/, 'with the API server\'s explanation');
+
+  // The webhook returns (same Secret, same configuration): opted-in pods are admitted and mutated again.
+  server = await startServer(loaded.config, sink.log);
+  await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, 30_000, 'webhook ready again');
+  const readmitted = await apply('apiVersion: v1\nkind: Pod\nmetadata: {name: while-down, namespace: checkout-prod, labels: {azure.workload.identity/use: "true"}}\nspec: {serviceAccountName: checkout-api, containers: [{name: c, image: i}]}\n');
+  t.equal(readmitted.code, 0, `the same pod is admitted once the webhook is back: ${readmitted.out}`);
+  const back = await core.readNamespacedPod({ name: 'while-down', namespace: 'checkout-prod' });
+  t.equal(back.spec?.containers?.[0]?.env?.find((e) => e.name === 'AZURE_CLIENT_ID')?.value, CHECKOUT, 'and mutated');
+  await server.shutdown();
 
   const lines = sink.lines.filter((l) => l.msg === 'admission');
   t.ok(lines.some((l) => l.webhook === 'mutate' && l.decision === 'patched'), 'the mutation was logged');

@@ -1,19 +1,25 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 
 const root = new URL('../..', import.meta.url).pathname;
-export const KUBE_APISERVER = join(root, '.tools', 'kube-apiserver');
+const BUILD_SCRIPT = join(root, 'scripts', 'build-control-plane.sh');
+/** build-control-plane.sh's exit code when Go is missing and nothing is cached. */
+const NO_GO = 3;
 
 export interface ControlPlane {
   readonly url: string;
   /** The API server's self-signed serving certificate, trusted by clients. */
   readonly ca: string;
+  /** kubectl built from the same Kubernetes release as the API server. */
+  readonly kubectl: string;
   /** Writes a kubeconfig for one of the static tokens. */
   kubeconfig(dir: string, user: 'admin' | 'webhook'): string;
+  /** The last lines each process wrote, to explain a failure. */
+  logs(): string;
   stop(): Promise<void>;
 }
 
@@ -21,30 +27,76 @@ export interface ControlPlane {
 export const WEBHOOK_USER = 'system:serviceaccount:wi-system:wi';
 const TOKENS = { admin: 'e2e-admin-token', webhook: 'e2e-webhook-token' } as const;
 
+export type ControlPlaneBinaries = { ok: true; bin: string } | { ok: false; reason: string };
+
 /**
- * A real etcd (Debian's etcd-server) and kube-apiserver (built from Go modules
- * by scripts/build-kube-apiserver.sh) on loopback ports, with static tokens:
- * an admin in system:masters, and the webhook's ServiceAccount user, which has
- * only what RBAC grants it. `.ci/run` installs both; on a fresh machine this
- * installs them on first use (minutes).
+ * The directory holding etcd, kube-apiserver, kube-controller-manager and
+ * kubectl, built by scripts/build-control-plane.sh (cached per version; the
+ * first build takes minutes, `npm test` and `.ci/run` do it up front). Not ok
+ * only when Go is missing; any other build failure throws.
  */
-export async function startControlPlane(dir: string): Promise<ControlPlane> {
-  ensureBinaries();
-  const [etcdClient, etcdPeer, apiPort] = await freePorts(3);
+export function controlPlaneBinaries(options: { showProgress?: boolean } = {}): ControlPlaneBinaries {
+  try {
+    const out = execFileSync('bash', [BUILD_SCRIPT], { encoding: 'utf8', stdio: ['ignore', 'pipe', options.showProgress ? 'inherit' : 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+    return { ok: true, bin: out.trim().split('\n').pop() ?? '' };
+  } catch (err) {
+    const failure = err as { status?: number; stderr?: string };
+    if (failure.status === NO_GO) return { ok: false, reason: (failure.stderr ?? '').trim() || 'Go is not installed; it is needed to build kube-apiserver and etcd' };
+    throw new Error(`scripts/build-control-plane.sh failed (exit ${failure.status}):\n${(failure.stderr ?? '').slice(-3000)}`);
+  }
+}
+
+export interface ControlPlaneOptions {
+  /** Also run kube-controller-manager (Deployments and ReplicaSets create pods). */
+  controllers?: boolean;
+}
+
+/**
+ * A real etcd and kube-apiserver (and, on request, kube-controller-manager)
+ * on loopback ports, as a cluster would run them, with static tokens: an
+ * admin in system:masters, and the webhook's ServiceAccount user, which has
+ * only what RBAC grants it. Service-account signing keys are set so the API
+ * server can issue projected tokens; the admission webhook plugins are on by
+ * default and named explicitly anyway. No kubelet: pods are read back as the
+ * API server stored them.
+ */
+export async function startControlPlane(dir: string, bin: string, options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const [etcdClient, etcdPeer, apiPort, controllerPort] = await freePorts(4);
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
   writeFileSync(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
   writeFileSync(join(dir, 'tokens.csv'), `${TOKENS.admin},admin,admin,"system:masters"\n${TOKENS.webhook},${WEBHOOK_USER},wi,"system:serviceaccounts,system:serviceaccounts:wi-system"\n`);
   const processes: ChildProcess[] = [];
-  const logs: string[] = [];
-  const run = (command: string, args: string[]): void => {
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr?.on('data', (d: Buffer) => logs.push(`[${command.split('/').pop()}] ${d.toString()}`));
-    child.on('exit', (code) => logs.push(`[${command.split('/').pop()}] exited with ${code}\n`));
+  const logs = new Map<string, string>();
+  const run = (name: string, args: string[]): void => {
+    const child = spawn(join(bin, name), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const append = (text: string): void => {
+      logs.set(name, `${logs.get(name) ?? ''}${text}`.slice(-4000));
+    };
+    child.stderr?.on('data', (d: Buffer) => append(d.toString()));
+    child.on('exit', (code, signal) => append(`\n${name} exited (${code ?? signal})\n`));
     processes.push(child);
   };
-  run('etcd', ['--data-dir', join(dir, 'etcd'), '--listen-client-urls', `http://127.0.0.1:${etcdClient}`, '--advertise-client-urls', `http://127.0.0.1:${etcdClient}`, '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`, '--initial-cluster', `default=http://127.0.0.1:${etcdPeer}`]);
-  run(KUBE_APISERVER, [
+  const allLogs = (): string => [...logs].map(([name, text]) => `--- ${name}\n${text.slice(-1500)}`).join('\n');
+  const stop = async (): Promise<void> => {
+    const exits = processes.reverse().map((p) => new Promise<void>((resolve) => {
+      if (p.exitCode !== null || p.signalCode !== null) return resolve();
+      p.once('exit', () => resolve());
+      p.kill('SIGTERM');
+      setTimeout(() => p.kill('SIGKILL'), 5000).unref();
+    }));
+    await Promise.all(exits);
+  };
+
+  run('etcd', [
+    '--data-dir', join(dir, 'etcd'),
+    '--listen-client-urls', `http://127.0.0.1:${etcdClient}`, '--advertise-client-urls', `http://127.0.0.1:${etcdClient}`,
+    '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
+    '--initial-cluster', `default=http://127.0.0.1:${etcdPeer}`,
+    // A throwaway cluster: durability buys nothing and fsync costs seconds.
+    '--unsafe-no-fsync',
+  ]);
+  run('kube-apiserver', [
     `--etcd-servers=http://127.0.0.1:${etcdClient}`,
     '--service-account-issuer=https://kubernetes.default.svc',
     `--service-account-key-file=${join(dir, 'sa.pub')}`,
@@ -55,46 +107,48 @@ export async function startControlPlane(dir: string): Promise<ControlPlane> {
     '--bind-address=127.0.0.1',
     `--token-auth-file=${join(dir, 'tokens.csv')}`,
     '--authorization-mode=RBAC',
+    '--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook',
   ]);
   const url = `https://127.0.0.1:${apiPort}`;
-  const stop = async (): Promise<void> => {
-    for (const p of processes.reverse()) p.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
-  };
   const certFile = join(dir, 'apiserver-certs', 'apiserver.crt');
-  for (let i = 0; i < 600; i++) {
-    if (existsSync(certFile)) {
-      const ready = await isReady(url, readFileSync(certFile, 'utf8'));
-      if (ready) break;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (existsSync(certFile) && (await isReady(url, readFileSync(certFile, 'utf8')))) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`kube-apiserver did not become ready within 120 s:\n${allLogs()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
-    if (i === 599) {
-      await stop();
-      throw new Error(`kube-apiserver did not become ready:\n${logs.filter((l) => l.startsWith('[etcd]')).join('').slice(-1500)}\n${logs.join('').slice(-1500)}`);
-    }
   }
   const ca = readFileSync(certFile, 'utf8');
-  return {
-    url,
-    ca,
-    stop,
-    kubeconfig(target: string, user: 'admin' | 'webhook'): string {
-      const path = join(target, `kubeconfig-${user}`);
-      writeFileSync(
-        path,
-        [
-          'apiVersion: v1',
-          'kind: Config',
-          `clusters: [{name: e2e, cluster: {server: "${url}", certificate-authority-data: ${Buffer.from(ca).toString('base64')}}}]`,
-          `users: [{name: ${user}, user: {token: ${TOKENS[user]}}}]`,
-          `contexts: [{name: e2e, context: {cluster: e2e, user: ${user}}}]`,
-          'current-context: e2e',
-          '',
-        ].join('\n'),
-      );
-      return path;
-    },
+  const kubeconfig = (target: string, user: 'admin' | 'webhook'): string => {
+    const path = join(target, `kubeconfig-${user}`);
+    writeFileSync(
+      path,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{name: e2e, cluster: {server: "${url}", certificate-authority-data: ${Buffer.from(ca).toString('base64')}}}]`,
+        `users: [{name: ${user}, user: {token: ${TOKENS[user]}}}]`,
+        `contexts: [{name: e2e, context: {cluster: e2e, user: ${user}}}]`,
+        'current-context: e2e',
+        '',
+      ].join('\n'),
+    );
+    return path;
   };
+  if (options.controllers) {
+    mkdirSync(join(dir, 'controller-manager-certs'), { recursive: true });
+    run('kube-controller-manager', [
+      `--kubeconfig=${kubeconfig(dir, 'admin')}`,
+      '--controllers=deployment-controller,replicaset-controller',
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${controllerPort}`,
+      `--cert-dir=${join(dir, 'controller-manager-certs')}`,
+    ]);
+  }
+  return { url, ca, kubectl: join(bin, 'kubectl'), kubeconfig, logs: allLogs, stop };
 }
 
 /** GET /readyz trusting the API server's own certificate (verification stays on). */
@@ -106,22 +160,6 @@ function isReady(url: string, ca: string): Promise<boolean> {
     });
     req.on('error', () => resolve(false));
   });
-}
-
-/** etcd from Debian's etcd-server, kube-apiserver from scripts/build-kube-apiserver.sh. */
-function ensureBinaries(): void {
-  const hasEtcd = (() => {
-    try {
-      execFileSync('etcd', ['--version'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-  if (!hasEtcd) {
-    execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server'], { stdio: 'ignore' });
-  }
-  if (!existsSync(KUBE_APISERVER)) execFileSync('bash', [join(root, 'scripts', 'build-kube-apiserver.sh')], { stdio: 'ignore' });
 }
 
 /** Distinct free ports: every probe socket stays open until all are chosen, so none repeats. */

