@@ -1,14 +1,45 @@
-import { isRestError, type RestError } from '@azure/core-rest-pipeline';
-import { AggregateAuthenticationError, AuthenticationError, AuthenticationRequiredError, CredentialUnavailableError } from '@azure/identity';
-
 /**
  * The one place that looks inside Azure SDK errors (as upstream's
  * pkg/cloud/errors.go): everything else asks these predicates, so an SDK
  * upgrade that changes error shapes is fixed here.
+ *
+ * The checks are structural, by `name`, as core-rest-pipeline's own
+ * `isRestError` is, so this module does not load the Azure SDK: the server
+ * imports it even when no `arm:` source is configured.
  */
 
 /** Bounded label values for metrics and logs. */
 export type ArmErrorKind = 'throttled' | 'not_found' | 'auth' | 'error';
+
+/** The fields of core-rest-pipeline's RestError read here. */
+interface RestErrorShape extends Error {
+  readonly name: 'RestError';
+  readonly code?: string;
+  readonly statusCode?: number;
+  readonly response?: { readonly headers: { get(name: string): string | undefined } };
+}
+
+/** The fields of @azure/identity's AuthenticationError read here. */
+interface AuthenticationErrorShape extends Error {
+  readonly name: 'AuthenticationError';
+  readonly statusCode: number;
+  readonly errorResponse: { readonly error: string; readonly errorDescription: string };
+}
+
+/** @azure/identity's errors for "no token": each sets its own `name`. */
+const CREDENTIAL_ERROR_NAMES = ['AuthenticationError', 'AuthenticationRequiredError', 'AggregateAuthenticationError', 'CredentialUnavailableError'];
+
+function isNamedError(err: unknown, name: string): boolean {
+  return err instanceof Error && err.name === name;
+}
+
+function isRestError(err: unknown): err is RestErrorShape {
+  return isNamedError(err, 'RestError');
+}
+
+function isAuthenticationError(err: unknown): err is AuthenticationErrorShape {
+  return isNamedError(err, 'AuthenticationError') && typeof (err as { errorResponse?: unknown }).errorResponse === 'object';
+}
 
 /** ARM answered 429 Too Many Requests. */
 export function isThrottled(err: unknown): boolean {
@@ -25,14 +56,7 @@ export function isNotFound(err: unknown): boolean {
  * no credential is configured), or ARM refused the token: 401/403.
  */
 export function isAuthError(err: unknown): boolean {
-  if (
-    err instanceof AuthenticationError ||
-    err instanceof AuthenticationRequiredError ||
-    err instanceof AggregateAuthenticationError ||
-    err instanceof CredentialUnavailableError
-  ) {
-    return true;
-  }
+  if (CREDENTIAL_ERROR_NAMES.some((name) => isNamedError(err, name))) return true;
   return isRestError(err) && (err.statusCode === 401 || err.statusCode === 403);
 }
 
@@ -72,14 +96,14 @@ export function retryAfterMs(err: unknown, nowMs: number = Date.now()): number |
  */
 export function describeArmError(err: unknown): string {
   if (isRestError(err)) return describeRestError(err);
-  if (err instanceof AuthenticationError) return `could not get a token for ARM (HTTP ${err.statusCode}: ${firstLine(err.errorResponse.errorDescription || err.errorResponse.error)})`;
-  if (err instanceof CredentialUnavailableError) return `no Azure credential is available (${firstLine(err.message)})`;
-  if (err instanceof AuthenticationRequiredError || err instanceof AggregateAuthenticationError) return `could not get a token for ARM (${firstLine(err.message)})`;
+  if (isAuthenticationError(err)) return `could not get a token for ARM (HTTP ${err.statusCode}: ${firstLine(err.errorResponse.errorDescription || err.errorResponse.error)})`;
+  if (isNamedError(err, 'CredentialUnavailableError')) return `no Azure credential is available (${firstLine((err as Error).message)})`;
+  if (isAuthError(err)) return `could not get a token for ARM (${firstLine((err as Error).message)})`;
   if (err instanceof Error) return firstLine(err.message);
   return String(err);
 }
 
-function describeRestError(err: RestError): string {
+function describeRestError(err: RestErrorShape): string {
   const status = err.statusCode === undefined ? 'no response' : `HTTP ${err.statusCode}`;
   const code = err.code ? ` ${err.code}` : '';
   return `ARM request failed (${status}${code}): ${firstLine(err.message)}`;

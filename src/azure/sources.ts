@@ -1,7 +1,8 @@
 import type { TokenCredential } from '@azure/identity';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
-import { ArmMsiIdentitySource, createDefaultArmCredential, parseArmScope, type ArmMsiIdentitySourceOptions, type ArmScope } from './arm-source.js';
+import { parseArmScope, type ArmScope } from './arm-scope.js';
+import type { ArmMsiIdentitySourceOptions } from './arm-source.js';
 import { FileIdentitySource } from './file-source.js';
 import type { IdentitySource } from './identity-source.js';
 
@@ -29,19 +30,32 @@ export interface IdentitySourceDeps {
   readonly onArmRequest?: ArmMsiIdentitySourceOptions['onArmRequest'];
 }
 
-/** The sources for the `--identities` values (as text or parsed), in order. */
-export function createIdentitySources(specs: readonly (string | IdentitySourceSpec)[], deps: IdentitySourceDeps): IdentitySource[] {
+/**
+ * The sources for the `--identities` values (as text or parsed), in order.
+ * The Azure SDK (about 25 MiB of resident memory) is loaded only when an
+ * `arm:` source is among them.
+ */
+export async function createIdentitySources(specs: readonly (string | IdentitySourceSpec)[], deps: IdentitySourceDeps): Promise<IdentitySource[]> {
+  const parsed = specs.map((value) => (typeof value === 'string' ? parseIdentitySourceSpec(value) : value));
+  let arm: typeof import('./arm-source.js') | undefined;
   let credential = deps.credential;
-  return specs.map((value) => {
-    const spec = typeof value === 'string' ? parseIdentitySourceSpec(value) : value;
-    if (spec.kind === 'file') return new FileIdentitySource(spec.path, { log: deps.log });
-    credential ??= createDefaultArmCredential();
-    return new ArmMsiIdentitySource({
-      scope: spec.scope,
-      credential,
-      log: deps.log,
-      ...(deps.armEndpoint ? { endpoint: deps.armEndpoint } : {}),
-      ...(deps.onArmRequest ? { onArmRequest: deps.onArmRequest } : {}),
-    });
-  });
+  const sources: IdentitySource[] = [];
+  for (const spec of parsed) {
+    if (spec.kind === 'file') {
+      sources.push(new FileIdentitySource(spec.path, { log: deps.log }));
+      continue;
+    }
+    arm ??= await import('./arm-source.js');
+    credential ??= arm.createDefaultArmCredential();
+    sources.push(
+      new arm.ArmMsiIdentitySource({
+        scope: spec.scope,
+        credential,
+        log: deps.log,
+        ...(deps.armEndpoint ? { endpoint: deps.armEndpoint } : {}),
+        ...(deps.onArmRequest ? { onArmRequest: deps.onArmRequest } : {}),
+      }),
+    );
+  }
+  return sources;
 }

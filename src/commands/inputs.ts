@@ -41,7 +41,7 @@ export interface LoadedInventory {
 export async function loadInventory(specs: readonly string[], log: Logger, timeoutMs = 120_000): Promise<LoadedInventory | undefined> {
   let failed = false;
   const inventory = new IdentityInventory({
-    sources: createIdentitySources(specs, { log }),
+    sources: await createIdentitySources(specs, { log }),
     log,
     hooks: { onRefresh: (_trigger, result) => void (failed ||= result !== 'success') },
   });

@@ -12,13 +12,13 @@ export interface OpenInventory {
 }
 
 /** The identity inventory from `--identities`, started; undefined when none is configured. */
-export function openInventory(config: Config, log: Logger, metrics: Metrics): OpenInventory | undefined {
+export async function openInventory(config: Config, log: Logger, metrics: Metrics): Promise<OpenInventory | undefined> {
   if (config.identitySources.length === 0) {
     if (config.policyPath !== '') log.warn('no --identities: every client ID is reported as unavailable');
     return undefined;
   }
   const inventoryLog = log.child({ component: 'inventory' });
-  const sources = createIdentitySources(config.identitySources, {
+  const sources = await createIdentitySources(config.identitySources, {
     log: inventoryLog,
     armEndpoint: config.armEndpoint,
     onArmRequest: (operation, result, seconds) => metrics.armRequestDuration.observe({ operation, result }, seconds),

@@ -75,7 +75,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   else if (source.gitVersion) void discoverVersion(source.gitVersion, learnVersion, log, stopController.signal);
 
   const policy = await openPolicy(config, log, metrics);
-  const inventory = openInventory(config, log, metrics);
+  const inventory = await openInventory(config, log, metrics);
 
   const selfManaged = openSelfManagedCertificates(config, source, log);
 

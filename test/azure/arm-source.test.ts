@@ -1,6 +1,7 @@
 import { ClientSecretCredential } from '@azure/identity';
 import t, { type Test } from 'tap';
-import { ArmMsiIdentitySource, parseArmScope, type ArmMsiIdentitySourceOptions, type ArmOperation, type ArmRequestResult } from '../../src/azure/arm-source.js';
+import { parseArmScope } from '../../src/azure/arm-scope.js';
+import { ArmMsiIdentitySource, type ArmMsiIdentitySourceOptions, type ArmOperation, type ArmRequestResult } from '../../src/azure/arm-source.js';
 import { classifyArmError, isAuthError, isNotFound, isThrottled, retryAfterMs } from '../../src/azure/errors.js';
 import { IdentityInventory } from '../../src/azure/inventory.js';
 import { isAppError } from '../../src/errors.js';

@@ -28,7 +28,7 @@ void t.test('parses --identities values', async (t) => {
 
 void t.test('creates one source per value, in order, sharing the credential', async (t) => {
   const credential = new ClientSecretCredential(SUB, 'client', 'secret');
-  const sources = createIdentitySources(['file:/tmp/ids.json', `arm:/subscriptions/${SUB}`, { kind: 'arm', scope: { subscriptionId: SUB, resourceGroup: 'rg' } }], {
+  const sources = await createIdentitySources(['file:/tmp/ids.json', `arm:/subscriptions/${SUB}`, { kind: 'arm', scope: { subscriptionId: SUB, resourceGroup: 'rg' } }], {
     log: createLogSink().log,
     credential,
   });
