@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseIdentitySourceSpec } from './azure/sources.js';
+import type { KubeEnvironment } from './kube/kubeconfig.js';
 import { resolveAuthorityHost } from './identity/cloud.js';
 import { DEFAULT_AUDIENCE, DEFAULT_PROXY_IMAGE, DEFAULT_PROXY_INIT_IMAGE, USE_ANNOTATION_PREFIX } from './identity/constants.js';
 import type { CustomTokenEndpoint } from './identity/mutate-pod.js';
@@ -20,7 +21,7 @@ export const SERVE_FLAGS = {
   'health-addr': { default: ':9440', help: 'HTTP address of /healthz and /readyz' },
   'metrics-addr': { default: ':8095', help: 'HTTP address of /metrics (Prometheus text)' },
   'metrics-backend': { default: 'prometheus', help: 'metrics backend; only prometheus (accepted for upstream compatibility)' },
-  kubeconfig: { default: '', help: 'kubeconfig file; default in-cluster, else $KUBECONFIG, else ~/.kube/config' },
+  kubeconfig: { default: '', help: 'kubeconfig file; default $KUBECONFIG, else in-cluster, else ~/.kube/config' },
   objects: { default: '', help: 'YAML file of ServiceAccounts and Namespaces served instead of the API server' },
   'kubernetes-version': { default: '', help: 'API server version for the native-sidecar decision; default: asked from /version (v1.32.0 with --objects)' },
   audience: { default: DEFAULT_AUDIENCE, help: 'audience of the projected service account token' },
@@ -172,6 +173,8 @@ export interface Config {
   readonly healthAddr: Address;
   readonly metricsAddr: Address;
   readonly kubeconfig: string;
+  /** Where to look for the API server without `--kubeconfig` (see loadKubeConnection). */
+  readonly kubeEnvironment: KubeEnvironment;
   readonly objects: string;
   /** Explicit version, or undefined to ask the API server. */
   readonly kubernetesVersion: string | undefined;
@@ -227,10 +230,11 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   if (!parsed.success) {
     return { ok: false, error: parsed.error.issues.map((i) => `${describePath(i.path)}: ${i.message}`).join('\n') };
   }
-  return finishConfig(parsed.data, (path) => readFileSync(path, 'utf8'));
+  const kubeEnvironment = { KUBECONFIG: env.KUBECONFIG, KUBERNETES_SERVICE_HOST: env.KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT: env.KUBERNETES_SERVICE_PORT, HOME: env.HOME };
+  return finishConfig(parsed.data, kubeEnvironment, (path) => readFileSync(path, 'utf8'));
 }
 
-function finishConfig(raw: RawConfig, readFile: (path: string) => string): ConfigLoad {
+function finishConfig(raw: RawConfig, kubeEnvironment: KubeEnvironment, readFile: (path: string) => string): ConfigLoad {
   const e = raw.env;
   const errors: string[] = [];
   const tenant = e.AZURE_TENANT_ID ?? '';
@@ -251,6 +255,7 @@ function finishConfig(raw: RawConfig, readFile: (path: string) => string): Confi
       healthAddr: raw.healthAddr,
       metricsAddr: raw.metricsAddr,
       kubeconfig: raw.kubeconfig,
+      kubeEnvironment: Object.freeze(kubeEnvironment),
       objects: raw.objects,
       kubernetesVersion: raw.kubernetesVersion !== '' ? raw.kubernetesVersion : raw.objects !== '' ? 'v1.32.0' : undefined,
       logLevel: raw.logLevel,

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   WIA_ERR_POLICY_INVALID: 'the --policy file does not parse or validate',
   WIA_ERR_OBJECTS_INVALID: 'the --objects file cannot be read as ServiceAccounts and Namespaces',
   WIA_ERR_KUBE_VERSION_INVALID: 'the API server version is not a semantic version',
+  WIA_ERR_KUBECONFIG_INVALID: 'no API server is configured, or the kubeconfig cannot be used',
   WIA_ERR_IDENTITY_SOURCE_INVALID: 'an --identities value is not file:PATH or arm:/subscriptions/<id>[/resourceGroups/<rg>]',
   WIA_ERR_IDENTITIES_FILE_INVALID: 'the identities file cannot be read or an identity in it is invalid',
   WIA_ERR_INVENTORY_OPTIONS_INVALID: 'the identity inventory was given unusable options (intervals, sources)',

@@ -2,9 +2,7 @@
 import { readFileSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
-import { runCheckCommand } from './commands/check.js';
 import type { CommandIo } from './commands/inputs.js';
-import { runInventoryCommand } from './commands/inventory.js';
 import { parseCommand, serveUsage, usage } from './cli.js';
 import { loadConfig } from './config.js';
 import { createLogger } from './log.js';
@@ -26,10 +24,11 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
       return 2;
     case 'serve':
       return serve(command.argv, env);
+    // The offline commands are loaded only when run: the server never needs them.
     case 'check':
-      return runCheckCommand(command.argv, commandIo(env));
+      return (await import('./commands/check.js')).runCheckCommand(command.argv, commandIo(env));
     case 'inventory':
-      return runInventoryCommand(command.argv, commandIo(env));
+      return (await import('./commands/inventory.js')).runInventoryCommand(command.argv, commandIo(env));
   }
 }
 

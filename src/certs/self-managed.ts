@@ -3,7 +3,6 @@ import { isIP } from 'node:net';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createCertificateAuthority, issueServerCertificate } from './issue.js';
 
 /** Where the CA and serving pair live (a Secret) and where the CA bundle goes (the webhook configurations). */
 export interface CertificateStore {
@@ -121,6 +120,8 @@ export class SelfManagedCertificates {
   }
 
   private async generate(): Promise<Record<string, string>> {
+    // @peculiar/x509 (about 17 MiB resident) only when a pair is issued, not on every replica at start.
+    const { createCertificateAuthority, issueServerCertificate } = await import('./issue.js');
     const ca = await createCertificateAuthority('wi-admission-ca', 3650);
     const dnsNames = this.options.hosts.filter((h) => !isIP(h));
     const ipAddresses = this.options.hosts.filter((h) => isIP(h));

@@ -63,6 +63,8 @@ interface CheckInputs {
   readonly mutation: MutationSettings | undefined;
   readonly identitySpecs: readonly string[];
   readonly output: CheckOutputFormat;
+  /** Live reads from `--kubeconfig`. */
+  readonly cluster: ReturnType<typeof clusterReads> | undefined;
 }
 
 /** `wi-admission check`: returns the exit code. */
@@ -97,7 +99,7 @@ export async function runCheckCommand(argv: readonly string[], io: CommandIo): P
       directory: loaded?.inventory,
       serviceAccounts: inputs.objects.serviceAccounts,
       namespaces: inputs.objects.namespaces,
-      ...(flags.kubeconfig ? { cluster: clusterReads(flags.kubeconfig) } : {}),
+      ...(inputs.cluster ? { cluster: inputs.cluster } : {}),
       audience: flags.audience ?? DEFAULT_AUDIENCE,
       oidcIssuer: flags['oidc-issuer'],
       defaultNamespace: flags.namespace ?? 'default',
@@ -106,6 +108,7 @@ export async function runCheckCommand(argv: readonly string[], io: CommandIo): P
     io.stdout(inputs.output === 'json' ? formatJson(result) : inputs.output === 'sarif' ? formatSarif(result, packageVersion()) : formatText(result));
     return count(result).errors > 0 ? 1 : 0;
   } finally {
+    inputs.cluster?.client.close();
     await loaded?.stop();
   }
 }
@@ -124,6 +127,7 @@ function readInputs(flags: CheckFlags, io: CommandIo): CheckInputs {
     mutation: flags['show-mutation'] ? mutationSettings(io.env, flags.audience ?? DEFAULT_AUDIENCE, flags['kubernetes-version'] ?? 'v1.32.0') : undefined,
     identitySpecs,
     output,
+    cluster: flags.kubeconfig ? clusterReads(flags.kubeconfig, io.env) : undefined,
   };
 }
 

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { IdentityInventory } from '../azure/inventory.js';
 import { createIdentitySources } from '../azure/sources.js';
-import { createKubeConfig, readOrUndefined } from '../kube/client.js';
+import { createKubeClient } from '../kube/client.js';
 import { toNamespaceRecord, type NamespaceLookup } from '../kube/namespace-lookup.js';
+import { KUBE_PATHS } from '../kube/paths.js';
+import type { KubeRestClient } from '../kube/rest-client.js';
 import { toServiceAccountRecord } from '../kube/service-account-cache.js';
 import type { ServiceAccountLookup } from '../kube/service-account-lookup.js';
 import { parsePolicy, type PolicySpec } from '../policy/schema.js';
@@ -54,19 +55,25 @@ export async function loadInventory(specs: readonly string[], log: Logger, timeo
 }
 
 /** Single live reads of a cluster (no informers: a command reads a handful of objects once). */
-export function clusterReads(kubeconfig: string): { serviceAccounts: ServiceAccountLookup; namespaces: NamespaceLookup; core: CoreV1Api } {
-  const core = createKubeConfig(kubeconfig).makeApiClient(CoreV1Api);
+export function clusterReads(kubeconfig: string, env: CommandIo['env']): { serviceAccounts: ServiceAccountLookup; namespaces: NamespaceLookup; client: KubeRestClient } {
+  const client = createKubeClient(kubeconfig, env);
   return {
-    core,
+    client,
     serviceAccounts: {
       getCached: () => undefined,
-      getLive: (namespace, name, signal) => readOrUndefined(core.readNamespacedServiceAccount({ namespace, name }), signal, toServiceAccountRecord),
+      getLive: async (namespace, name, signal) => {
+        const object = await client.getOrUndefined(KUBE_PATHS.serviceAccount(namespace, name), signal);
+        return object === undefined ? undefined : toServiceAccountRecord(object);
+      },
       hasSynced: () => true,
       size: () => 0,
     },
     namespaces: {
       getCached: () => undefined,
-      getLive: (name, signal) => readOrUndefined(core.readNamespace({ name }), signal, toNamespaceRecord),
+      getLive: async (name, signal) => {
+        const object = await client.getOrUndefined(KUBE_PATHS.namespace(name), signal);
+        return object === undefined ? undefined : toNamespaceRecord(object);
+      },
       hasSynced: () => true,
       size: () => 0,
     },

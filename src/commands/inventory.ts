@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { CoreV1Api } from '@kubernetes/client-node';
 import { parseIdentitySourceSpec } from '../azure/sources.js';
 import { collectObjects, readManifests } from '../check/manifests.js';
 import { DEFAULT_AUDIENCE, DEFAULT_SERVICE_ACCOUNT } from '../identity/constants.js';
 import type { NamespaceRecord } from '../identity/managed-identity.js';
 import type { ServiceAccountRecord } from '../identity/service-account.js';
+import { listAll } from '../kube/client.js';
 import { toNamespaceRecord } from '../kube/namespace-lookup.js';
 import { parseObjects } from '../kube/objects-file.js';
+import { KUBE_PATHS } from '../kube/paths.js';
+import type { KubeRestClient } from '../kube/rest-client.js';
 import { toServiceAccountRecord } from '../kube/service-account-cache.js';
 import { serviceAccountKey } from '../kube/service-account-lookup.js';
 import { formatInventory, INVENTORY_FORMATS, type InventoryFormat } from '../report/format.js';
@@ -78,7 +80,7 @@ export async function runInventoryCommand(argv: readonly string[], io: CommandIo
   try {
     identitySpecs.forEach((spec) => parseIdentitySourceSpec(spec));
     policy = flags.policy ? readPolicyFile(flags.policy) : undefined;
-    population = flags.kubeconfig ? await readCluster(clusterReads(flags.kubeconfig).core) : readFiles(flags.objects, flags.filename ?? [], io);
+    population = flags.kubeconfig ? await readCluster(clusterReads(flags.kubeconfig, io.env).client) : readFiles(flags.objects, flags.filename ?? [], io);
   } catch (err) {
     return usage((err as Error).message);
   }
@@ -116,34 +118,26 @@ function readFiles(objectsPath: string | undefined, manifests: readonly string[]
 }
 
 /** Paged lists of ServiceAccounts, Namespaces and Pods (pods only to count them per ServiceAccount). */
-async function readCluster(core: CoreV1Api): Promise<Population> {
+async function readCluster(client: KubeRestClient): Promise<Population> {
   const serviceAccounts: ServiceAccountRecord[] = [];
-  await eachPage((c) => core.listServiceAccountForAllNamespaces({ _continue: c, limit: 500 }), (item) => {
-    const sa = toServiceAccountRecord(item);
-    if (sa) serviceAccounts.push(sa);
-  });
   const namespaces = new Map<string, NamespaceRecord>();
-  await eachPage((c) => core.listNamespace({ _continue: c, limit: 500 }), (item) => {
-    const ns = toNamespaceRecord(item);
-    if (ns) namespaces.set(ns.name, ns);
-  });
   const podCounts = new Map<string, number>();
-  await eachPage((c) => core.listPodForAllNamespaces({ _continue: c, limit: 500 }), (item) => {
-    const pod = item as { metadata?: { namespace?: string }; spec?: { serviceAccountName?: string } };
-    const key = serviceAccountKey(pod.metadata?.namespace ?? '', pod.spec?.serviceAccountName || DEFAULT_SERVICE_ACCOUNT);
-    podCounts.set(key, (podCounts.get(key) ?? 0) + 1);
-  });
+  try {
+    await listAll(client, KUBE_PATHS.serviceAccounts, (item) => {
+      const sa = toServiceAccountRecord(item);
+      if (sa) serviceAccounts.push(sa);
+    });
+    await listAll(client, KUBE_PATHS.namespaces, (item) => {
+      const ns = toNamespaceRecord(item);
+      if (ns) namespaces.set(ns.name, ns);
+    });
+    await listAll(client, KUBE_PATHS.pods, (item) => {
+      const pod = item as { metadata?: { namespace?: string }; spec?: { serviceAccountName?: string } };
+      const key = serviceAccountKey(pod.metadata?.namespace ?? '', pod.spec?.serviceAccountName || DEFAULT_SERVICE_ACCOUNT);
+      podCounts.set(key, (podCounts.get(key) ?? 0) + 1);
+    });
+  } finally {
+    client.close();
+  }
   return { serviceAccounts, namespaces, podCounts };
-}
-
-async function eachPage(
-  list: (continueToken: string | undefined) => Promise<{ items: unknown[]; metadata?: { _continue?: string } }>,
-  visit: (item: unknown) => void,
-): Promise<void> {
-  let continueToken: string | undefined;
-  do {
-    const page = await list(continueToken);
-    page.items.forEach(visit);
-    continueToken = page.metadata?._continue || undefined;
-  } while (continueToken);
 }

@@ -1,9 +1,15 @@
-import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { CertificateStore } from '../certs/self-managed.js';
-import { isNotFound } from './client.js';
+import { isConflict, isNotFound } from './api-error.js';
+import { KUBE_PATHS } from './paths.js';
+import type { KubeRestClient } from './rest-client.js';
 
-function isConflict(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 409;
+interface SecretObject {
+  metadata?: { resourceVersion?: string };
+  data?: Record<string, string>;
+}
+
+interface WebhookConfigurationObject {
+  webhooks?: { clientConfig?: { caBundle?: string } }[];
 }
 
 /**
@@ -11,30 +17,31 @@ function isConflict(err: unknown): boolean {
  * configurations, through the API server. Writes carry the resourceVersion
  * they read (optimistic concurrency), so replicas never overwrite each other.
  */
-export function createCertificateStore(kc: KubeConfig, namespace: string, secretName: string, webhookConfigurationName: string): CertificateStore {
-  const core = kc.makeApiClient(CoreV1Api);
-  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+export function createCertificateStore(
+  client: Pick<KubeRestClient, 'get' | 'getOrUndefined' | 'request'>,
+  namespace: string,
+  secretName: string,
+  webhookConfigurationName: string,
+): CertificateStore {
   return {
     async readSecret() {
-      try {
-        const secret = await core.readNamespacedSecret({ name: secretName, namespace });
-        const data: Record<string, string> = {};
-        for (const [k, v] of Object.entries(secret.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
-        return { data, resourceVersion: secret.metadata?.resourceVersion ?? '' };
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
+      const secret = (await client.getOrUndefined(KUBE_PATHS.secret(namespace, secretName))) as SecretObject | undefined;
+      if (!secret) return undefined;
+      const data: Record<string, string> = {};
+      for (const [k, v] of Object.entries(secret.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
+      return { data, resourceVersion: secret.metadata?.resourceVersion ?? '' };
     },
     async writeSecret(data, resourceVersion) {
       const body = {
+        apiVersion: 'v1',
+        kind: 'Secret',
         metadata: { name: secretName, namespace, ...(resourceVersion ? { resourceVersion } : {}), labels: { 'app.kubernetes.io/managed-by': 'wi-admission' } },
         type: 'Opaque',
         data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])),
       };
       try {
-        if (resourceVersion) await core.replaceNamespacedSecret({ name: secretName, namespace, body });
-        else await core.createNamespacedSecret({ namespace, body });
+        if (resourceVersion) await client.request('PUT', KUBE_PATHS.secret(namespace, secretName), { body });
+        else await client.request('POST', KUBE_PATHS.secrets(namespace), { body });
         return 'written';
       } catch (err) {
         if (isConflict(err)) return 'conflict';
@@ -44,14 +51,14 @@ export function createCertificateStore(kc: KubeConfig, namespace: string, secret
     async injectCaBundle(caPem) {
       const caBundle = Buffer.from(caPem, 'utf8').toString('base64');
       const kinds = [
-        { kind: 'MutatingWebhookConfiguration', required: true, read: () => admission.readMutatingWebhookConfiguration({ name: webhookConfigurationName }), replace: (body: never) => admission.replaceMutatingWebhookConfiguration({ name: webhookConfigurationName, body }) },
-        { kind: 'ValidatingWebhookConfiguration', required: false, read: () => admission.readValidatingWebhookConfiguration({ name: webhookConfigurationName }), replace: (body: never) => admission.replaceValidatingWebhookConfiguration({ name: webhookConfigurationName, body }) },
+        { kind: 'MutatingWebhookConfiguration', required: true, path: KUBE_PATHS.mutatingWebhookConfiguration(webhookConfigurationName) },
+        { kind: 'ValidatingWebhookConfiguration', required: false, path: KUBE_PATHS.validatingWebhookConfiguration(webhookConfigurationName) },
       ];
       for (const kind of kinds) {
         for (let attempt = 0; ; attempt++) {
-          let config;
+          let config: WebhookConfigurationObject;
           try {
-            config = await kind.read();
+            config = (await client.get(kind.path)) as WebhookConfigurationObject;
           } catch (err) {
             // The validating one exists only with a policy; the mutating one must (the pass is retried).
             if (isNotFound(err) && !kind.required) break;
@@ -59,10 +66,11 @@ export function createCertificateStore(kc: KubeConfig, namespace: string, secret
             throw err;
           }
           const webhooks = config.webhooks ?? [];
-          if (webhooks.every((w) => w.clientConfig.caBundle === caBundle)) break;
-          for (const w of webhooks) w.clientConfig.caBundle = caBundle;
+          if (webhooks.every((w) => w.clientConfig?.caBundle === caBundle)) break;
+          for (const w of webhooks) w.clientConfig = { ...w.clientConfig, caBundle };
           try {
-            await kind.replace(config as never);
+            // The object as read, resourceVersion included: a concurrent change is a 409, then read again.
+            await client.request('PUT', kind.path, { body: config });
             break;
           } catch (err) {
             if (!isConflict(err) || attempt >= 4) throw err;

@@ -1,83 +1,58 @@
-import { CoreV1Api, KubeConfig, VersionApi, Watch } from '@kubernetes/client-node';
 import type { ListPage, ListWatchSource, WatchHandle } from './informer.js';
+import { loadKubeConnection, type KubeEnvironment } from './kubeconfig.js';
+import { KUBE_PATHS } from './paths.js';
+import { KubeRestClient } from './rest-client.js';
 
-/**
- * KubeConfig from `--kubeconfig`, else in-cluster when running in a pod,
- * else `$KUBECONFIG`, else `~/.kube/config`.
- */
-export function createKubeConfig(path: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path !== '') kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
+/** A client for the API server found by `loadKubeConnection` (`--kubeconfig`, `$KUBECONFIG`, in-cluster, `~/.kube/config`). */
+export function createKubeClient(kubeconfig: string, env: KubeEnvironment): KubeRestClient {
+  return new KubeRestClient(loadKubeConnection(kubeconfig, env));
 }
 
 /** `GET /version` → gitVersion. */
-export async function fetchServerGitVersion(kc: KubeConfig): Promise<string> {
-  const info = await kc.makeApiClient(VersionApi).getCode();
+export async function fetchServerGitVersion(client: Pick<KubeRestClient, 'get'>): Promise<string> {
+  const info = (await client.get(KUBE_PATHS.version)) as { gitVersion?: unknown } | null;
+  if (typeof info?.gitVersion !== 'string') throw new Error('GET /version: the answer has no gitVersion');
   return info.gitVersion;
 }
 
 /** Page size of list calls: bounded memory per page on clusters with 50,000+ ServiceAccounts. */
-const LIST_PAGE_SIZE = 500;
+export const LIST_PAGE_SIZE = 500;
 /** Watches end after this long and are resumed, so a silently dead connection cannot linger. */
 const WATCH_TIMEOUT_SECONDS = 300;
+/** A watch that sends nothing (not even its end) for this long is treated as cut. */
+const WATCH_IDLE_TIMEOUT_MS = (WATCH_TIMEOUT_SECONDS + 60) * 1000;
 
-/** Cluster-wide list/watch of one resource path, e.g. `/api/v1/serviceaccounts`. */
-export function createListWatchSource(
-  kc: KubeConfig,
-  path: string,
-  list: (continueToken: string | undefined, limit: number) => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string } }>,
-): ListWatchSource {
-  const watcher = new Watch(kc);
+interface ListBody {
+  readonly items?: unknown;
+  readonly metadata?: { readonly resourceVersion?: unknown; readonly continue?: unknown };
+}
+
+/** One page of a list call (`limit`, `continue`). */
+export async function listPage(client: Pick<KubeRestClient, 'get'>, path: string, continueToken: string | undefined): Promise<ListPage> {
+  const body = (await client.get(path, { query: { limit: LIST_PAGE_SIZE, continue: continueToken } })) as ListBody | null;
+  const metadata = body?.metadata;
   return {
-    async list(continueToken): Promise<ListPage> {
-      const result = await list(continueToken, LIST_PAGE_SIZE);
-      return {
-        items: result.items,
-        resourceVersion: result.metadata?.resourceVersion ?? '',
-        continueToken: result.metadata?._continue || undefined,
-      };
-    },
-    async watch(resourceVersion, onEvent, onDone): Promise<WatchHandle> {
-      const controller = await watcher.watch(
-        path,
-        { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_SECONDS },
-        onEvent,
-        onDone,
-      );
-      return { abort: () => controller.abort() };
-    },
+    items: Array.isArray(body?.items) ? (body.items as unknown[]) : [],
+    resourceVersion: typeof metadata?.resourceVersion === 'string' ? metadata.resourceVersion : '',
+    continueToken: typeof metadata?.continue === 'string' && metadata.continue !== '' ? metadata.continue : undefined,
   };
 }
 
-export function createServiceAccountSource(kc: KubeConfig): { source: ListWatchSource; core: CoreV1Api } {
-  const core = kc.makeApiClient(CoreV1Api);
-  const source = createListWatchSource(kc, '/api/v1/serviceaccounts', (continueToken, limit) =>
-    core.listServiceAccountForAllNamespaces({ _continue: continueToken, limit }),
-  );
-  return { source, core };
+/** Every item of a list, page by page. */
+export async function listAll(client: Pick<KubeRestClient, 'get'>, path: string, visit: (item: unknown) => void): Promise<void> {
+  let continueToken: string | undefined;
+  do {
+    const page = await listPage(client, path, continueToken);
+    page.items.forEach(visit);
+    continueToken = page.continueToken;
+  } while (continueToken);
 }
 
-/** True for the client's NotFound error. */
-export function isNotFound(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 404;
-}
-
-/**
- * One object GET bounded by `signal`: the object, or undefined on NotFound.
- * The generated client takes no signal, so the wait is raced instead; a late
- * answer is dropped.
- */
-export async function readOrUndefined<T>(read: Promise<unknown>, signal: AbortSignal, toRecord: (object: unknown) => T | undefined): Promise<T | undefined> {
-  const aborted = new Promise<never>((_, reject) => {
-    if (signal.aborted) reject(signal.reason as Error);
-    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
-  });
-  try {
-    return toRecord(await Promise.race([read, aborted]));
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+/** Cluster-wide list/watch of one resource path, e.g. `/api/v1/serviceaccounts`. */
+export function createListWatchSource(client: Pick<KubeRestClient, 'get' | 'watch'>, path: string): ListWatchSource {
+  return {
+    list: (continueToken) => listPage(client, path, continueToken),
+    watch: (resourceVersion, onEvent, onDone): Promise<WatchHandle> =>
+      client.watch(path, { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_SECONDS }, onEvent, onDone, WATCH_IDLE_TIMEOUT_MS),
+  };
 }

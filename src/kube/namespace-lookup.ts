@@ -1,9 +1,8 @@
-import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { NamespaceRecord } from '../identity/managed-identity.js';
-import { createListWatchSource, readOrUndefined } from './client.js';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { Informer, type InformerHooks } from './informer.js';
+import { KUBE_PATHS } from './paths.js';
+import { Informer, type InformerHooks, type ListWatchSource } from './informer.js';
+import type { KubeRestClient } from './rest-client.js';
 
 /** Namespaces with their labels, for policy rules that select on them. */
 export interface NamespaceLookup {
@@ -30,12 +29,11 @@ export class NamespaceCache implements NamespaceLookup {
   private readonly informer: Informer<NamespaceRecord>;
 
   constructor(
-    kc: KubeConfig,
-    private readonly core: Pick<CoreV1Api, 'readNamespace' | 'listNamespace'>,
+    source: ListWatchSource,
+    private readonly client: Pick<KubeRestClient, 'getOrUndefined'>,
     log: Logger,
     hooks?: InformerHooks,
   ) {
-    const source = createListWatchSource(kc, '/api/v1/namespaces', (continueToken, limit) => core.listNamespace({ _continue: continueToken, limit }));
     this.informer = new Informer({ source, toRecord: toNamespaceRecord, keyOf: (ns) => ns.name, log, ...(hooks ? { hooks } : {}) });
   }
 
@@ -51,8 +49,9 @@ export class NamespaceCache implements NamespaceLookup {
     return this.informer.get(name);
   }
 
-  getLive(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
-    return readOrUndefined(this.core.readNamespace({ name }), signal, toNamespaceRecord);
+  async getLive(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
+    const object = await this.client.getOrUndefined(KUBE_PATHS.namespace(name), signal);
+    return object === undefined ? undefined : toNamespaceRecord(object);
   }
 
   hasSynced(): boolean {

@@ -1,8 +1,8 @@
-import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { pickIdentityAnnotations, type ServiceAccountRecord } from '../identity/service-account.js';
 import { Informer, type InformerHooks, type ListWatchSource } from './informer.js';
-import { readOrUndefined } from './client.js';
+import { KUBE_PATHS } from './paths.js';
+import type { KubeRestClient } from './rest-client.js';
 import { serviceAccountKey, type ServiceAccountLookup } from './service-account-lookup.js';
 
 /** The slim record: namespace, name and only the azure.workload.identity/* annotations. */
@@ -22,7 +22,7 @@ export class ServiceAccountCache implements ServiceAccountLookup {
 
   constructor(
     source: ListWatchSource,
-    private readonly core: Pick<CoreV1Api, 'readNamespacedServiceAccount'>,
+    private readonly client: Pick<KubeRestClient, 'getOrUndefined'>,
     log: Logger,
     hooks?: InformerHooks,
     delay?: (ms: number, signal: AbortSignal) => Promise<void>,
@@ -49,8 +49,9 @@ export class ServiceAccountCache implements ServiceAccountLookup {
     return this.informer.get(serviceAccountKey(namespace, name));
   }
 
-  getLive(namespace: string, name: string, signal: AbortSignal): Promise<ServiceAccountRecord | undefined> {
-    return readOrUndefined(this.core.readNamespacedServiceAccount({ namespace, name }), signal, toServiceAccountRecord);
+  async getLive(namespace: string, name: string, signal: AbortSignal): Promise<ServiceAccountRecord | undefined> {
+    const object = await this.client.getOrUndefined(KUBE_PATHS.serviceAccount(namespace, name), signal);
+    return object === undefined ? undefined : toServiceAccountRecord(object);
   }
 
   hasSynced(): boolean {

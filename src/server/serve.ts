@@ -6,7 +6,9 @@ import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { MutationSettings } from '../identity/mutate-pod.js';
 import { abortableDelay } from '../kube/informer.js';
-import { createKubeConfig, createServiceAccountSource, fetchServerGitVersion } from '../kube/client.js';
+import { createKubeClient, createListWatchSource, fetchServerGitVersion } from '../kube/client.js';
+import { KUBE_PATHS } from '../kube/paths.js';
+import type { KubeRestClient } from '../kube/rest-client.js';
 import { ObjectsFileLookup } from '../kube/objects-file.js';
 import { ServiceAccountCache } from '../kube/service-account-cache.js';
 import type { ServiceAccountLookup } from '../kube/service-account-lookup.js';
@@ -16,7 +18,6 @@ import { createMetrics, type Metrics } from '../metrics.js';
 import { buildAdmissionApp } from './app.js';
 import { buildProbesApp, type ReadinessChecks } from './probes.js';
 import { KeyPairWatcher } from './tls.js';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { SelfManagedCertificates } from '../certs/self-managed.js';
 import { createCertificateStore } from '../kube/certificate-store.js';
 import { PolicyFile } from '../policy/policy-file.js';
@@ -38,7 +39,7 @@ interface KubeSources {
   readonly stop: () => Promise<void>;
   /** Undefined with --objects (no API server). */
   readonly gitVersion: (() => Promise<string>) | undefined;
-  readonly kubeConfig?: KubeConfig;
+  readonly kubeClient?: KubeRestClient;
 }
 
 /**
@@ -176,9 +177,9 @@ function openKubeSources(config: Config, log: Logger, metrics: Metrics): KubeSou
     log.info({ objects: config.objects, serviceAccounts: lookup.size(), namespaces: lookup.namespaces.size() }, 'serving ServiceAccounts and Namespaces from file');
     return { serviceAccounts: lookup, namespaces: lookup.namespaces, stop: async () => undefined, gitVersion: undefined };
   }
-  const kc = createKubeConfig(config.kubeconfig);
-  const { source, core } = createServiceAccountSource(kc);
-  const serviceAccounts = new ServiceAccountCache(source, core, log.child({ component: 'serviceaccounts' }), {
+  const client = createKubeClient(config.kubeconfig, config.kubeEnvironment);
+  log.info({ apiServer: client.origin }, 'reading ServiceAccounts from the API server');
+  const serviceAccounts = new ServiceAccountCache(createListWatchSource(client, KUBE_PATHS.serviceAccounts), client, log.child({ component: 'serviceaccounts' }), {
     onStoreChange: (size) => metrics.serviceAccountCacheSize.set(size),
     onSynced: () => metrics.serviceAccountCacheSynced.set(1),
     onRestart: (cause) => metrics.informerRestarts.inc({ cause }),
@@ -187,7 +188,7 @@ function openKubeSources(config: Config, log: Logger, metrics: Metrics): KubeSou
   // Namespaces are only read by the policy; without one they are not watched.
   const namespaces: NamespaceLookup & { start?: () => void; stop?: () => Promise<void> } =
     config.policyPath !== ''
-      ? new NamespaceCache(kc, core, log.child({ component: 'namespaces' }), {
+      ? new NamespaceCache(createListWatchSource(client, KUBE_PATHS.namespaces), client, log.child({ component: 'namespaces' }), {
           onStoreChange: (size) => metrics.namespaceCacheSize.set(size),
           onRestart: (cause) => metrics.informerRestarts.inc({ cause }),
         })
@@ -198,9 +199,10 @@ function openKubeSources(config: Config, log: Logger, metrics: Metrics): KubeSou
     namespaces,
     stop: async () => {
       await Promise.all([serviceAccounts.stop(), namespaces.stop?.()]);
+      client.close();
     },
-    gitVersion: () => fetchServerGitVersion(kc),
-    kubeConfig: kc,
+    gitVersion: () => fetchServerGitVersion(client),
+    kubeClient: client,
   };
 }
 
@@ -208,9 +210,9 @@ function openKubeSources(config: Config, log: Logger, metrics: Metrics): KubeSou
 function openSelfManagedCertificates(config: Config, source: KubeSources, log: Logger): SelfManagedCertificates | undefined {
   const settings = config.selfManagedCertificates;
   if (!settings) return undefined;
-  if (!source.kubeConfig) throw new AppError('WIA_ERR_CONFIG_INVALID', '--cert-mode self needs the API server (it cannot be used with --objects)');
+  if (!source.kubeClient) throw new AppError('WIA_ERR_CONFIG_INVALID', '--cert-mode self needs the API server (it cannot be used with --objects)');
   const manager = new SelfManagedCertificates({
-    store: createCertificateStore(source.kubeConfig, config.podNamespace, settings.secretName, settings.webhookConfiguration),
+    store: createCertificateStore(source.kubeClient, config.podNamespace, settings.secretName, settings.webhookConfiguration),
     dir: config.webhookCertDir,
     hosts: settings.hosts,
     log: log.child({ component: 'certificates' }),

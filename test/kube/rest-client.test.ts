@@ -1,0 +1,182 @@
+// The slim API server client over real TLS (the stand-in's own CA trusted,
+// verification on) against a loopback server scripted per test.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import t, { type Test } from 'tap';
+import { isConflict, isNotFound, KubeApiError } from '../../src/kube/api-error.js';
+import { createListWatchSource, fetchServerGitVersion, listAll } from '../../src/kube/client.js';
+import { bearerToken } from '../../src/kube/credentials.js';
+import { KubeRestClient } from '../../src/kube/rest-client.js';
+import { startLoopbackTlsServer } from '../helpers/loopback-tls.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
+
+interface Seen {
+  method: string;
+  url: string;
+  authorization: string | undefined;
+  contentType: string | undefined;
+  body: string;
+}
+
+async function start(t: Test, handler: Handler, options: { prefix?: string; token?: string } = {}) {
+  const seen: Seen[] = [];
+  const server = await startLoopbackTlsServer('rest-client test CA', (req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, contentType: req.headers['content-type'], body });
+      handler(req, res, body);
+    });
+  });
+  const client = new KubeRestClient({
+    server: `https://127.0.0.1:${server.port}${options.prefix ?? ''}`,
+    tls: { ca: Buffer.from(server.caCert), rejectUnauthorized: true },
+    credentials: bearerToken(options.token ?? 'secret-token'),
+    origin: 'test',
+  });
+  t.teardown(async () => {
+    client.close();
+    await server.close();
+  });
+  return { client, seen, server };
+}
+
+const json = (res: ServerResponse, code: number, body: unknown): void => {
+  res.writeHead(code, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+};
+const status = (res: ServerResponse, code: number, reason: string, message: string): void =>
+  json(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason, message, code });
+
+void t.test('GET sends the bearer token over verified TLS and parses the JSON answer', async (t) => {
+  const { client, seen } = await start(t, (_req, res) => json(res, 200, { gitVersion: 'v1.32.1' }), { prefix: '/k8s/clusters/c-1' });
+  t.equal(await fetchServerGitVersion(client), 'v1.32.1');
+  t.match(seen[0], { method: 'GET', url: '/k8s/clusters/c-1/version', authorization: 'Bearer secret-token' }, 'the server URL path is kept as a prefix');
+});
+
+void t.test('a Status answer becomes a KubeApiError with its code, reason and message', async (t) => {
+  const { client } = await start(t, (req, res) => {
+    if (req.url?.includes('missing')) return status(res, 404, 'NotFound', 'serviceaccounts "missing" not found');
+    if (req.url?.includes('plain')) {
+      res.writeHead(502, 'Bad Gateway');
+      return res.end('upstream connect error\nmore');
+    }
+    status(res, 403, 'Forbidden', 'serviceaccounts is forbidden: User "system:serviceaccount:wi:wi" cannot get resource');
+  });
+  const forbidden = await client.get('/api/v1/namespaces/a/serviceaccounts/b').catch((err: unknown) => err);
+  t.ok(forbidden instanceof KubeApiError);
+  t.match(forbidden, { code: 403, reason: 'Forbidden', message: 'GET /api/v1/namespaces/a/serviceaccounts/b: 403 Forbidden: serviceaccounts is forbidden: User "system:serviceaccount:wi:wi" cannot get resource' });
+  t.notOk(String((forbidden as Error).message).includes('secret-token'), 'no credentials in the message');
+
+  t.equal(await client.getOrUndefined('/api/v1/namespaces/a/serviceaccounts/missing'), undefined, 'NotFound is undefined');
+  t.ok(isNotFound(await client.get('/api/v1/namespaces/a/serviceaccounts/missing').catch((err: unknown) => err)));
+  t.match(await client.get('/plain').catch((err: unknown) => err), { code: 502, reason: 'Bad Gateway', message: 'GET /plain: 502 Bad Gateway: upstream connect error' }, 'a body that is not a Status: its first line');
+});
+
+void t.test('POST and PUT send the body as JSON; a 409 is a conflict', async (t) => {
+  const { client, seen } = await start(t, (req, res, body) => {
+    if (req.method === 'PUT') return status(res, 409, 'Conflict', 'the object has been modified; please apply your changes to the latest version and try again');
+    json(res, 201, { ...(JSON.parse(body) as object), metadata: { resourceVersion: '7' } });
+  });
+  t.same(await client.request('POST', '/api/v1/namespaces/wi/secrets', { body: { kind: 'Secret', data: { a: 'Yg==' } } }), { kind: 'Secret', data: { a: 'Yg==' }, metadata: { resourceVersion: '7' } });
+  t.match(seen[0], { method: 'POST', contentType: 'application/json', body: '{"kind":"Secret","data":{"a":"Yg=="}}' });
+  t.ok(isConflict(await client.request('PUT', '/api/v1/namespaces/wi/secrets/x', { body: {} }).catch((err: unknown) => err)));
+});
+
+void t.test('a request bounded by a signal rejects with the signal reason and is abandoned', async (t) => {
+  const { client } = await start(t, () => undefined); // never answers
+  const err = await client.getOrUndefined('/api/v1/namespaces/a/serviceaccounts/slow', AbortSignal.timeout(50)).catch((e: unknown) => e);
+  t.equal((err as Error).name, 'TimeoutError', 'the name lookupServiceAccount reports as "no answer within"');
+  const aborted = new AbortController();
+  aborted.abort(new Error('stopped'));
+  await t.rejects(client.get('/x', { signal: aborted.signal }), /stopped/, 'an aborted signal sends nothing');
+});
+
+void t.test('a list is read page by page with limit and continue', async (t) => {
+  const { client, seen } = await start(t, (req, res) => {
+    const url = new URL(req.url ?? '', 'https://x');
+    const page = Number(url.searchParams.get('continue') ?? 0);
+    json(res, 200, { kind: 'PodList', metadata: { resourceVersion: '9', ...(page < 2 ? { continue: String(page + 1) } : {}) }, items: [{ n: page }] });
+  });
+  const items: unknown[] = [];
+  await listAll(client, '/api/v1/pods', (item) => items.push(item));
+  t.same(items, [{ n: 0 }, { n: 1 }, { n: 2 }]);
+  t.same(seen.map((s) => s.url), ['/api/v1/pods?limit=500', '/api/v1/pods?limit=500&continue=1', '/api/v1/pods?limit=500&continue=2']);
+});
+
+void t.test('a watch streams events split across chunks, and ends with the stream', async (t) => {
+  let stream: ServerResponse | undefined;
+  const { client, seen } = await start(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.flushHeaders();
+    stream = res;
+  });
+  const source = createListWatchSource(client, '/api/v1/serviceaccounts');
+  const events: [string, unknown][] = [];
+  let done: Error | null | undefined;
+  await source.watch('42', (type, object) => events.push([type, object]), (err) => (done = err as Error | null));
+  t.match(seen[0]?.url, /^\/api\/v1\/serviceaccounts\?resourceVersion=42&allowWatchBookmarks=true&timeoutSeconds=300&watch=true$/);
+  const line = JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'a', resourceVersion: '43' } } });
+  stream?.write(line.slice(0, 10));
+  stream?.write(`${line.slice(10)}\n\n${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '50' } } })}\n`);
+  await until(() => events.length === 2);
+  t.same(events, [
+    ['ADDED', { metadata: { name: 'a', resourceVersion: '43' } }],
+    ['BOOKMARK', { metadata: { resourceVersion: '50' } }],
+  ]);
+  stream?.end();
+  await until(() => done !== undefined);
+  t.equal(done, null, 'a normal end is not an error');
+});
+
+void t.test('a watch from a compacted resourceVersion is rejected with 410; a cut or garbled stream ends with an error', async (t) => {
+  let mode = 'gone';
+  const streams: ServerResponse[] = [];
+  const { client } = await start(t, (_req, res) => {
+    if (mode === 'gone') return status(res, 410, 'Expired', 'too old resource version: 1 (900)');
+    res.writeHead(200);
+    res.flushHeaders();
+    streams.push(res);
+  });
+  const err = await client.watch('/api/v1/namespaces', { resourceVersion: '1' }, () => undefined, () => undefined, 10_000).catch((e: unknown) => e);
+  t.match(err, { code: 410, reason: 'Expired' }, 'the informer relists on this');
+
+  mode = 'stream';
+  const ended: (Error | null)[] = [];
+  await client.watch('/api/v1/namespaces', {}, () => undefined, (e) => ended.push(e), 10_000);
+  streams[0]?.socket?.destroy();
+  await until(() => ended.length === 1);
+  t.match(ended[0], Error, 'a cut connection is an error, not a normal end');
+
+  const events: string[] = [];
+  await client.watch('/api/v1/namespaces', {}, (type) => events.push(type), (e) => ended.push(e), 10_000);
+  streams[1]?.write('{"type":"ADDED","object":{}}\n{not json\n{"type":"MODIFIED","object":{}}\n');
+  await until(() => ended.length === 2);
+  t.match(ended[1], /not JSON/);
+  t.same(events, ['ADDED'], 'nothing after the garbled line');
+});
+
+void t.test('an idle watch is ended; an aborted one is silent', async (t) => {
+  const streams: ServerResponse[] = [];
+  const { client } = await start(t, (_req, res) => {
+    res.writeHead(200);
+    res.flushHeaders();
+    streams.push(res);
+  });
+  const ended: (Error | null)[] = [];
+  await client.watch('/api/v1/namespaces', {}, () => undefined, (e) => ended.push(e), 100);
+  await until(() => ended.length === 1);
+  t.match(ended[0], /the watch sent nothing for 0 s/);
+
+  const handle = await client.watch('/api/v1/namespaces', {}, () => undefined, (e) => ended.push(e), 10_000);
+  handle.abort();
+  streams[1]?.end('{"type":"ADDED","object":{}}\n');
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(ended.length, 1, 'no onDone after abort()');
+});
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!check()) throw new Error('condition never held');
+}
