@@ -24,6 +24,11 @@ export interface FakeArmRequest {
   url: string;
   authorization: string | undefined;
   body: string;
+  /** performance.now() when the request arrived, and when its answer was sent (undefined while pending). */
+  at?: number;
+  answeredAt?: number;
+  /** HTTP status of the answer. */
+  status?: number;
 }
 
 interface ScriptedFailure {
@@ -52,13 +57,18 @@ export class FakeArm {
   pageSize = 2;
   /** Delay before answering ARM requests (slow ARM). */
   delayMs = 0;
+  /** When true every ARM request (not the token endpoints) gets a 503 (ARM down). */
+  down = false;
+  /** The client secret the token endpoint accepts. */
+  clientSecret = 'fake-secret';
   caCert = '';
   private baseUrl = '';
   private readonly failures: ScriptedFailure[] = [];
   private server: LoopbackTlsServer | undefined;
 
-  async start(): Promise<void> {
-    this.server = await startLoopbackTlsServer('fake ARM CA', (req, res) => void this.handle(req, res));
+  /** `extraHosts`: more names in its certificate, e.g. login.microsoftonline.com when reached through a CONNECT proxy. */
+  async start(options: { extraHosts?: readonly string[] } = {}): Promise<void> {
+    this.server = await startLoopbackTlsServer('fake ARM CA', (req, res) => void this.handle(req, res), options);
     this.caCert = this.server.caCert;
     this.baseUrl = `https://127.0.0.1:${this.server.port}`;
   }
@@ -89,12 +99,18 @@ export class FakeArm {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
     const url = new URL(req.url ?? '/', this.url);
-    this.requests.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, body });
+    const record: FakeArmRequest = { method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, body, at: performance.now() };
+    this.requests.push(record);
+    res.on('finish', () => {
+      record.answeredAt = performance.now();
+      record.status = res.statusCode;
+    });
 
     const tenantPath = url.pathname.match(/^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/token)$/);
     if (tenantPath) return this.handleEntra(tenantPath[1] ?? '', tenantPath[2] ?? '', body, res);
 
     if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    if (this.down) return armError(res, 503, 'ServiceUnavailable', 'ARM is down');
     if (req.headers.authorization !== `Bearer ${this.accessToken}`) {
       return armError(res, 401, 'InvalidAuthenticationToken', 'The access token is invalid.');
     }
@@ -148,7 +164,7 @@ export class FakeArm {
       });
     }
     const form = new URLSearchParams(body);
-    if (form.get('grant_type') !== 'client_credentials' || form.get('client_secret') !== 'fake-secret') {
+    if (form.get('grant_type') !== 'client_credentials' || form.get('client_secret') !== this.clientSecret) {
       return json(res, 401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.', error_codes: [7000215] });
     }
     return json(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: this.accessToken });

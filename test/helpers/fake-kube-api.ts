@@ -9,6 +9,57 @@ interface ServiceAccountObject {
   metadata: { name: string; namespace: string; resourceVersion: string; uid: string; annotations?: Record<string, string> };
 }
 
+/**
+ * One request as RBAC sees it: verb, API group, resource and, when the URL
+ * names them, namespace and object name. `/version` and other non-resource
+ * URLs have `nonResourceURL` instead of a resource.
+ */
+export interface KubeCall {
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  namespace?: string;
+  name?: string;
+  nonResourceURL?: string;
+  /** performance.now() when the request arrived, and when its answer was sent (undefined while pending). */
+  at: number;
+  answeredAt?: number;
+  status?: number;
+}
+
+/** RBAC's view of a request URL (the API server's RequestInfoFactory, for the URL shapes a client sends). */
+export function describeKubeRequest(method: string, url: URL): Omit<KubeCall, 'at'> {
+  const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+  let rest: string[];
+  let apiGroup: string;
+  if (parts[0] === 'api' && parts.length >= 2) {
+    apiGroup = '';
+    rest = parts.slice(2);
+  } else if (parts[0] === 'apis' && parts.length >= 3) {
+    apiGroup = parts[1] ?? '';
+    rest = parts.slice(3);
+  } else {
+    return { verb: method.toLowerCase(), apiGroup: '', resource: '', nonResourceURL: url.pathname };
+  }
+  let namespace: string | undefined;
+  // namespaces/{ns}/{resource}... is namespaced; namespaces/{name} is the Namespace itself.
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    namespace = rest[1];
+    rest = rest.slice(2);
+  }
+  const resource = rest[0] ?? '';
+  const name = rest[1];
+  const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+  const verbs: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: name === undefined ? 'deletecollection' : 'delete' };
+  const verb = method === 'GET' || method === 'HEAD' ? (watch ? 'watch' : name === undefined ? 'list' : 'get') : (verbs[method] ?? method.toLowerCase());
+  return { verb, apiGroup, resource, ...(namespace !== undefined ? { namespace } : {}), ...(name !== undefined ? { name } : {}) };
+}
+
+interface StoredObject {
+  resourceVersion: string;
+  object: Record<string, unknown>;
+}
+
 interface WatchEvent {
   rv: number;
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -18,8 +69,10 @@ interface WatchEvent {
 /**
  * A loopback stand-in for the parts of kube-apiserver the webhook uses:
  * `GET /version`, paged list and watch of `/api/v1/serviceaccounts`, and
- * `GET /api/v1/namespaces/{ns}/serviceaccounts/{name}`. It speaks the real
- * wire format, so the real @kubernetes/client-node code runs against it.
+ * `GET /api/v1/namespaces/{ns}/serviceaccounts/{name}`, Namespaces, and the
+ * Secret and webhook configurations of self-managed certificates. It speaks
+ * the real wire format, so the real @kubernetes/client-node code runs against
+ * it, and records every request as RBAC sees it (`calls`).
  */
 export class FakeKubeApi {
   gitVersion = 'v1.31.4';
@@ -28,6 +81,8 @@ export class FakeKubeApi {
   /** When true every request gets a 503 (API server down). */
   down = false;
   readonly requests: string[] = [];
+  /** Every request as RBAC sees it (see describeKubeRequest). */
+  readonly calls: KubeCall[] = [];
   private server: LoopbackTlsServer | undefined;
   private readonly objects = new Map<string, ServiceAccountObject>();
   /** Namespaces: listed, read, and watched (the watch stays idle; set them before the server starts). */
@@ -37,6 +92,9 @@ export class FakeKubeApi {
   private oldestWatchableRv = 0;
   private rv = 100;
   private readonly watchers = new Set<{ res: ServerResponse; sent: number }>();
+  /** Secrets by `namespace/name`, and webhook configurations by `<resource>/<name>`: read, created and replaced with optimistic concurrency. */
+  private readonly secrets = new Map<string, StoredObject>();
+  private readonly webhookConfigurations = new Map<string, StoredObject>();
 
   private caCert = '';
 
@@ -109,6 +167,40 @@ export class FakeKubeApi {
     this.emit({ rv: ++this.rv, type: 'DELETED', object: { ...object, metadata: { ...object.metadata, resourceVersion: String(this.rv) } } });
   }
 
+  /** Adds or replaces a Secret; `data` values are plain text (stored base64 as the API does). */
+  putSecret(namespace: string, name: string, data: Record<string, string>): void {
+    const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
+    const resourceVersion = String(++this.rv);
+    this.secrets.set(`${namespace}/${name}`, { resourceVersion, object: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, resourceVersion }, type: 'Opaque', data: encoded } });
+  }
+
+  /** A Secret's data as plain text, or undefined. */
+  secret(namespace: string, name: string): Record<string, string> | undefined {
+    const data = this.secrets.get(`${namespace}/${name}`)?.object.data as Record<string, string> | undefined;
+    return data ? Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) : undefined;
+  }
+
+  /** A Mutating- or ValidatingWebhookConfiguration with `webhooks` named hooks and no CA bundle. */
+  putWebhookConfiguration(kind: 'MutatingWebhookConfiguration' | 'ValidatingWebhookConfiguration', name: string, webhooks: string[]): void {
+    const resourceVersion = String(++this.rv);
+    this.webhookConfigurations.set(`${kind.toLowerCase()}s/${name}`, {
+      resourceVersion,
+      object: {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind,
+        metadata: { name, resourceVersion },
+        webhooks: webhooks.map((hook) => ({ name: hook, admissionReviewVersions: ['v1'], sideEffects: 'None', clientConfig: { url: 'https://127.0.0.1/x' } })),
+      },
+    });
+  }
+
+  /** The CA bundles (decoded) of a webhook configuration's hooks, or undefined when it does not exist. */
+  caBundles(kind: 'MutatingWebhookConfiguration' | 'ValidatingWebhookConfiguration', name: string): string[] | undefined {
+    const stored = this.webhookConfigurations.get(`${kind.toLowerCase()}s/${name}`);
+    const hooks = stored?.object.webhooks as { clientConfig: { caBundle?: string } }[] | undefined;
+    return hooks?.map((h) => Buffer.from(h.clientConfig.caBundle ?? '', 'base64').toString('utf8'));
+  }
+
   /** Ends every open watch stream (the server closing them, or a cut connection). */
   cutWatches(): void {
     for (const w of this.watchers) w.res.destroy();
@@ -146,7 +238,14 @@ export class FakeKubeApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
+    const call: KubeCall = { ...describeKubeRequest(req.method ?? 'GET', url), at: performance.now() };
+    this.calls.push(call);
+    res.on('finish', () => {
+      call.answeredAt = performance.now();
+      call.status = res.statusCode;
+    });
     if (this.down) return this.status(res, 503, 'ServiceUnavailable', 'the server is down');
+    if (call.resource === 'secrets' || call.apiGroup === 'admissionregistration.k8s.io') return this.handleStored(req, res, call);
     if (url.pathname === '/version') return this.json(res, 200, { major: '1', minor: '31', gitVersion: this.gitVersion });
     if (url.pathname === '/api/v1/serviceaccounts') {
       return url.searchParams.get('watch') === 'true' ? this.watch(url, res) : this.list(url, res);
@@ -180,6 +279,36 @@ export class FakeKubeApi {
       return this.json(res, 200, object);
     }
     return this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
+  }
+
+  /** GET, POST (create) and PUT (replace, resourceVersion checked) of Secrets and webhook configurations. */
+  private async handleStored(req: IncomingMessage, res: ServerResponse, call: KubeCall): Promise<void> {
+    const secret = call.resource === 'secrets';
+    const store = secret ? this.secrets : this.webhookConfigurations;
+    const kind = secret ? 'secrets' : call.resource;
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
+    const metadata = (body.metadata ?? {}) as { name?: string; resourceVersion?: string };
+    const name = call.name ?? metadata.name ?? '';
+    const key = secret ? `${call.namespace ?? ''}/${name}` : `${call.resource}/${name}`;
+    const current = store.get(key);
+    if (call.verb === 'get') {
+      if (!current) return this.status(res, 404, 'NotFound', `${kind} "${name}" not found`);
+      return this.json(res, 200, current.object);
+    }
+    if (call.verb === 'create' || call.verb === 'update') {
+      if (call.verb === 'create' && current) return this.status(res, 409, 'AlreadyExists', `${kind} "${name}" already exists`);
+      if (call.verb === 'update' && !current) return this.status(res, 404, 'NotFound', `${kind} "${name}" not found`);
+      if (call.verb === 'update' && metadata.resourceVersion !== current?.resourceVersion) {
+        return this.status(res, 409, 'Conflict', `Operation cannot be fulfilled on ${kind} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+      }
+      const resourceVersion = String(++this.rv);
+      const object = { ...body, metadata: { ...metadata, name, ...(call.namespace ? { namespace: call.namespace } : {}), resourceVersion } };
+      store.set(key, { resourceVersion, object });
+      return this.json(res, call.verb === 'create' ? 201 : 200, object);
+    }
+    return this.status(res, 405, 'MethodNotAllowed', `${call.verb} is not supported by the fake`);
   }
 
   private list(url: URL, res: ServerResponse): void {

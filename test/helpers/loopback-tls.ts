@@ -16,9 +16,11 @@ export interface LoopbackTlsServer {
 export async function startLoopbackTlsServer(
   caName: string,
   handle: (req: IncomingMessage, res: ServerResponse) => void,
+  options: { extraHosts?: readonly string[] } = {},
 ): Promise<LoopbackTlsServer> {
   const ca = await createCertificateAuthority(caName);
-  const pair = await issueServerCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  // extraHosts: names a client reaches through a tunnel (e.g. login.microsoftonline.com via a CONNECT proxy).
+  const pair = await issueServerCertificate(ca, { dnsNames: ['localhost', ...(options.extraHosts ?? [])], ipAddresses: ['127.0.0.1'] });
   const server = createServer({ cert: pair.cert, key: pair.key }, handle);
   const sockets = new Set<Duplex>();
   server.on('connection', (socket) => {
