@@ -45,6 +45,7 @@ void t.test('down at start: not ready, pods are denied ServiceAccountLookupFaile
   t.equal(during.response.patch, undefined, 'no patch');
   t.equal(during.response.status?.code, 400);
   t.match(during.response.status?.message, /^wi-admission: Pod default\/pod-u-down: could not read ServiceAccount default\/workload \([\s\S]*503[\s\S]*\)\. The pod was not admitted unmutated; retry, and check that the webhook can reach the API server\. \[ServiceAccountLookupFailed\]$/, 'names the object, the API server\'s status and what to do');
+  t.notMatch(during.response.status?.message, /\n/, 'one line, as kubectl prints it');
   t.equal(await readMetric(h.server.metricsPort, 'wi_admission_serviceaccount_lookups_total', { result: 'error' }), 1);
   t.match(h.sink.lines.find((l) => l.msg === 'admission' && l.uid === 'u-down'), { decision: 'denied', reason: 'ServiceAccountLookupFailed', serviceAccount: 'workload' });
 
