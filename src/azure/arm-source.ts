@@ -6,6 +6,7 @@ import { formatArmScope, type ArmScope } from './arm-scope.js';
 import { classifyArmError, type ArmErrorKind } from './errors.js';
 import type { FederatedCredential, IdentitySource, ManagedIdentity } from './identity-source.js';
 import { parseIdentityResourceId } from './resource-id.js';
+import { createInterner, type Interner } from '../util/intern.js';
 
 export const DEFAULT_ARM_ENDPOINT = 'https://management.azure.com';
 
@@ -56,10 +57,11 @@ export class ArmMsiIdentitySource implements IdentitySource {
       ? client.userAssignedIdentities.listByResourceGroup(resourceGroup, { abortSignal: signal }).byPage()
       : client.userAssignedIdentities.listBySubscription({ abortSignal: signal }).byPage();
     const identities: ManagedIdentity[] = [];
+    const intern = createInterner();
     const operation = resourceGroup ? 'listByResourceGroup' : 'listBySubscription';
     for await (const page of this.timedPages(operation, pages)) {
       for (const item of page) {
-        const identity = toManagedIdentity(item);
+        const identity = toManagedIdentity(item, intern);
         if (identity) identities.push(identity);
         else this.options.log?.warn({ id: item.id, name: item.name }, 'skipping an identity without clientId, principalId or tenantId');
       }
@@ -116,18 +118,18 @@ export class ArmMsiIdentitySource implements IdentitySource {
   }
 }
 
-function toManagedIdentity(item: Identity): ManagedIdentity | undefined {
+function toManagedIdentity(item: Identity, intern: Interner): ManagedIdentity | undefined {
   if (!item.id || !item.clientId || !item.principalId || !item.tenantId) return undefined;
   const parts = parseIdentityResourceId(item.id);
   return {
     clientId: item.clientId,
     principalId: item.principalId,
-    tenantId: item.tenantId,
+    tenantId: intern.string(item.tenantId),
     name: item.name ?? parts?.name ?? '',
     id: item.id,
-    subscriptionId: parts?.subscriptionId ?? '',
-    resourceGroup: parts?.resourceGroup ?? '',
-    tags: { ...item.tags },
+    subscriptionId: intern.string(parts?.subscriptionId ?? ''),
+    resourceGroup: intern.string(parts?.resourceGroup ?? ''),
+    tags: intern.record(item.tags ?? {}),
     // undefined: ask listFederatedCredentials (lazily, per identity).
   };
 }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
+import { createInterner, type Interner } from '../util/intern.js';
 import type { FederatedCredential, IdentitySource, ManagedIdentity } from './identity-source.js';
 import { parseIdentityResourceId } from './resource-id.js';
 
@@ -66,6 +67,7 @@ export function parseIdentities(text: string, file: string): ManagedIdentity[] {
   const problems: string[] = [];
   const identities: ManagedIdentity[] = [];
   const seen = new Map<string, number>();
+  const intern = createInterner();
   items.forEach((item, index) => {
     const label = `item ${index}${nameOf(item)}`;
     const result = IdentitySchema.safeParse(item);
@@ -77,7 +79,7 @@ export function parseIdentities(text: string, file: string): ManagedIdentity[] {
     const first = seen.get(key);
     if (first !== undefined) problems.push(`${label}: field clientId: ${result.data.clientId} is also the clientId of item ${first}`);
     else seen.set(key, index);
-    identities.push(toManagedIdentity(result.data));
+    identities.push(toManagedIdentity(result.data, intern));
   });
   if (problems.length > 0) {
     const shown = problems.slice(0, MAX_REPORTED_PROBLEMS);
@@ -107,21 +109,21 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(the item itself)' : out;
 }
 
-function toManagedIdentity(input: IdentityInput): ManagedIdentity {
+function toManagedIdentity(input: IdentityInput, intern: Interner): ManagedIdentity {
   // The schema's refine guarantees the ID parses.
   const parts = parseIdentityResourceId(input.id) ?? { subscriptionId: '', resourceGroup: '', name: '' };
   const credentials = input.federatedCredentials?.map(
-    (c): FederatedCredential => ({ name: c.name, issuer: c.issuer, subject: c.subject, audiences: c.audiences }),
+    (c): FederatedCredential => ({ name: intern.string(c.name), issuer: intern.string(c.issuer), subject: c.subject, audiences: intern.list(c.audiences) }),
   );
   return {
     clientId: input.clientId,
     principalId: input.principalId,
-    tenantId: input.tenantId,
+    tenantId: intern.string(input.tenantId),
     name: input.name ?? parts.name,
     id: input.id,
-    subscriptionId: input.subscriptionId ?? parts.subscriptionId,
-    resourceGroup: input.resourceGroup ?? parts.resourceGroup,
-    tags: input.tags ?? {},
+    subscriptionId: intern.string(input.subscriptionId ?? parts.subscriptionId),
+    resourceGroup: intern.string(input.resourceGroup ?? parts.resourceGroup),
+    tags: input.tags ? intern.record(input.tags) : {},
     // Absent means "none listed in the file", not "ask ARM": there is no ARM behind a file.
     federatedCredentials: credentials ?? [],
   };

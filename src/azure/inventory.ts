@@ -69,8 +69,8 @@ function isChangeNotifying(source: IdentitySource): source is ChangeNotifyingSou
 interface Snapshot {
   readonly byClientId: ReadonlyMap<string, ManagedIdentity>;
   readonly byPrincipalId: ReadonlyMap<string, ManagedIdentity>;
-  /** By lower-case resource ID: where to ask for an identity's credentials. */
-  readonly byResourceId: ReadonlyMap<string, { readonly identity: ManagedIdentity; readonly source: IdentitySource }>;
+  /** By identityKey: the identity, and where to ask for its credentials. */
+  readonly byKey: ReadonlyMap<string, { readonly identity: ManagedIdentity; readonly source: IdentitySource }>;
   readonly loadedAt: number;
 }
 
@@ -341,7 +341,7 @@ export class IdentityInventory {
   private install(lists: readonly ManagedIdentity[][]): void {
     const byClientId = new Map<string, ManagedIdentity>();
     const byPrincipalId = new Map<string, ManagedIdentity>();
-    const byResourceId = new Map<string, { identity: ManagedIdentity; source: IdentitySource }>();
+    const byKey = new Map<string, { identity: ManagedIdentity; source: IdentitySource }>();
     let duplicates = 0;
     lists.forEach((identities, index) => {
       const source = this.sources[index];
@@ -353,13 +353,13 @@ export class IdentityInventory {
         }
         byClientId.set(key, identity);
         byPrincipalId.set(identity.principalId.toLowerCase(), identity);
-        if (source) byResourceId.set(identityKey(identity), { identity, source });
+        if (source) byKey.set(identityKey(identity), { identity, source });
       }
     });
     const first = this.snapshot === undefined;
     const previousSize = this.size();
     const now = this.now();
-    this.snapshot = { byClientId, byPrincipalId, byResourceId, loadedAt: now };
+    this.snapshot = { byClientId, byPrincipalId, byKey, loadedAt: now };
     this.lastAttempt = { at: now, ok: true };
     this.failures = 0;
     this.lastError = undefined;
@@ -458,7 +458,7 @@ export class IdentityInventory {
     if (entry.inflight) return entry.inflight;
     const now = this.now();
     if (this.stopped || now < this.notBefore || now < entry.nextAttemptAt) return undefined;
-    const source = this.snapshot?.byResourceId.get(key)?.source ?? (this.sources.length === 1 ? this.sources[0] : undefined);
+    const source = this.snapshot?.byKey.get(key)?.source ?? (this.sources.length === 1 ? this.sources[0] : undefined);
     if (!source) {
       entry.lastError = 'the identity is not in the inventory';
       return undefined;
@@ -503,7 +503,7 @@ export class IdentityInventory {
       if (this.stopped) return;
       // has() is false for entries idle longer than credentialIdleMs, and does not refresh their age.
       if (!this.credentialCache.has(key) || (entry.fetchedAt !== undefined && entry.fetchedAt > cycleStart)) continue;
-      const identity = this.snapshot?.byResourceId.get(key)?.identity;
+      const identity = this.snapshot?.byKey.get(key)?.identity;
       if (!identity) {
         this.credentialCache.delete(key);
         continue;

@@ -16,7 +16,12 @@ export function parseIdentityResourceId(id: string): IdentityResourceId | undefi
   return { subscriptionId, resourceGroup, name };
 }
 
-/** A key for maps of identities: resource IDs differ only in case across tools. */
-export function identityKey(identity: { readonly id: string; readonly clientId: string }): string {
-  return (identity.id || identity.clientId).toLowerCase();
+/**
+ * A key for maps of identities: the client ID, lower-case (GUIDs compare
+ * case-insensitively). Unique per identity, new when one is re-created under
+ * the same name, and already held by the identity (no copy of a long resource
+ * ID per identity, as a lower-cased resource ID would need).
+ */
+export function identityKey(identity: { readonly clientId: string }): string {
+  return identity.clientId.toLowerCase();
 }

@@ -29,11 +29,13 @@ export interface InformerHooks {
   onSynced?(): void;
 }
 
+/** A store key (e.g. `namespace/name`) and what is kept for it. */
+export type InformerEntry<T> = readonly [key: string, record: T];
+
 export interface InformerOptions<T> {
   readonly source: ListWatchSource;
-  /** Slim record of an API object, or undefined to ignore it. */
-  readonly toRecord: (object: unknown) => T | undefined;
-  readonly keyOf: (record: T) => string;
+  /** The key and slim record of an API object, or undefined to ignore it. */
+  readonly toEntry: (object: unknown) => InformerEntry<T> | undefined;
   readonly log: Logger;
   readonly hooks?: InformerHooks;
   /** Waits `ms` or until the signal aborts; injectable so tests never sleep. */
@@ -47,7 +49,7 @@ type WatchOutcome = { kind: 'expired' } | { kind: 'closed'; quick: boolean } | {
 /**
  * List + watch into a map of slim records (informer/reflector in the
  * client-go sense, with the same contract as client-node's ListWatch but
- * keeping only what `toRecord` returns: 50,000 full ServiceAccounts would
+ * keeping only what `toEntry` returns: 50,000 full ServiceAccounts would
  * otherwise be held for a few annotations).
  *
  * - A relist builds a new map and swaps it in whole, so no record deleted
@@ -115,8 +117,8 @@ export class Informer<T> {
     do {
       const page = await this.options.source.list(continueToken);
       for (const item of page.items) {
-        const record = this.options.toRecord(item);
-        if (record !== undefined) next.set(this.options.keyOf(record), record);
+        const entry = this.options.toEntry(item);
+        if (entry !== undefined) next.set(entry[0], entry[1]);
       }
       resourceVersion = page.resourceVersion;
       continueToken = page.continueToken;
@@ -209,11 +211,10 @@ export class Informer<T> {
     }
     const rv = resourceVersionOf(object);
     if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') {
-      const record = this.options.toRecord(object);
-      if (record !== undefined) {
-        const key = this.options.keyOf(record);
-        if (type === 'DELETED') this.store.delete(key);
-        else this.store.set(key, record);
+      const entry = this.options.toEntry(object);
+      if (entry !== undefined) {
+        if (type === 'DELETED') this.store.delete(entry[0]);
+        else this.store.set(entry[0], entry[1]);
         this.options.hooks?.onStoreChange?.(this.store.size);
       }
     }

@@ -34,7 +34,15 @@ export class NamespaceCache implements NamespaceLookup {
     log: Logger,
     hooks?: InformerHooks,
   ) {
-    this.informer = new Informer({ source, toRecord: toNamespaceRecord, keyOf: (ns) => ns.name, log, ...(hooks ? { hooks } : {}) });
+    this.informer = new Informer({
+      source,
+      toEntry: (object) => {
+        const record = toNamespaceRecord(object);
+        return record && [record.name, record];
+      },
+      log,
+      ...(hooks ? { hooks } : {}),
+    });
   }
 
   start(): void {

@@ -177,11 +177,13 @@ export class KubeRestClient {
   }
 }
 
+/** The body as text, decoded chunk by chunk (no copy of the whole body in a Buffer: list pages run to hundreds of kilobytes). */
 function readBody(res: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (chunk: Buffer) => chunks.push(chunk));
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (body += chunk));
+    res.on('end', () => resolve(body));
     res.on('error', reject);
   });
 }

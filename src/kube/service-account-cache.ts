@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { pickIdentityAnnotations, type ServiceAccountRecord } from '../identity/service-account.js';
-import { Informer, type InformerHooks, type ListWatchSource } from './informer.js';
+import { Informer, type InformerEntry, type InformerHooks, type ListWatchSource } from './informer.js';
 import { KUBE_PATHS } from './paths.js';
 import type { KubeRestClient } from './rest-client.js';
 import { serviceAccountKey, type ServiceAccountLookup } from './service-account-lookup.js';
@@ -16,9 +16,31 @@ export function toServiceAccountRecord(object: unknown): ServiceAccountRecord | 
   };
 }
 
+type IdentityAnnotations = Readonly<Record<string, string>>;
+
+/** Shared by every ServiceAccount without azure.workload.identity/* annotations (most of a cluster's). */
+const NO_IDENTITY_ANNOTATIONS: IdentityAnnotations = Object.freeze({});
+
+/**
+ * What the cache keeps per ServiceAccount: its key and identity annotations
+ * only. Namespace and name are in the key and the record is rebuilt on
+ * lookup, so 50,000 ServiceAccounts cost one Map entry and (when annotated)
+ * one small object each.
+ */
+export function toServiceAccountEntry(object: unknown): InformerEntry<IdentityAnnotations> | undefined {
+  const record = toServiceAccountRecord(object);
+  if (!record) return undefined;
+  let annotations = NO_IDENTITY_ANNOTATIONS;
+  for (const _ in record.annotations) {
+    annotations = record.annotations;
+    break;
+  }
+  return [serviceAccountKey(record.namespace, record.name), annotations];
+}
+
 /** ServiceAccounts from the API server: an informer cache plus the live GET fallback. */
 export class ServiceAccountCache implements ServiceAccountLookup {
-  private readonly informer: Informer<ServiceAccountRecord>;
+  private readonly informer: Informer<IdentityAnnotations>;
 
   constructor(
     source: ListWatchSource,
@@ -29,8 +51,7 @@ export class ServiceAccountCache implements ServiceAccountLookup {
   ) {
     this.informer = new Informer({
       source,
-      toRecord: toServiceAccountRecord,
-      keyOf: (sa) => serviceAccountKey(sa.namespace, sa.name),
+      toEntry: toServiceAccountEntry,
       log,
       ...(hooks ? { hooks } : {}),
       ...(delay ? { delay } : {}),
@@ -46,7 +67,8 @@ export class ServiceAccountCache implements ServiceAccountLookup {
   }
 
   getCached(namespace: string, name: string): ServiceAccountRecord | undefined {
-    return this.informer.get(serviceAccountKey(namespace, name));
+    const annotations = this.informer.get(serviceAccountKey(namespace, name));
+    return annotations && { namespace, name, annotations };
   }
 
   async getLive(namespace: string, name: string, signal: AbortSignal): Promise<ServiceAccountRecord | undefined> {

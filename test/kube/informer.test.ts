@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Informer, type ListPage, type ListWatchSource } from '../../src/kube/informer.js';
-import { toServiceAccountRecord } from '../../src/kube/service-account-cache.js';
+import { toServiceAccountEntry, toServiceAccountRecord } from '../../src/kube/service-account-cache.js';
 import type { ServiceAccountRecord } from '../../src/identity/service-account.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
@@ -52,8 +52,10 @@ function build(source: FakeSource) {
   const restarts: string[] = [];
   const informer = new Informer<ServiceAccountRecord>({
     source,
-    toRecord: toServiceAccountRecord,
-    keyOf: (r) => `${r.namespace}/${r.name}`,
+    toEntry: (object) => {
+      const record = toServiceAccountRecord(object);
+      return record && ([`${record.namespace}/${record.name}`, record] as const);
+    },
     log: createLogSink().log,
     delay: (ms) => {
       delays.push(ms);
@@ -143,4 +145,14 @@ void t.test('stop does not wait for a watch that never started', async (t) => {
   await until(() => informer.hasSynced());
   await informer.stop();
   t.pass('stopped');
+});
+
+void t.test('the ServiceAccount cache keeps a key and the identity annotations; unannotated ones share one empty object', async (t) => {
+  const annotated = toServiceAccountEntry(sa('a', 'one', 5, { 'azure.workload.identity/client-id': 'c1', 'other.example.com/x': 'y' }));
+  t.same(annotated, ['a/one', { 'azure.workload.identity/client-id': 'c1' }]);
+  const plain = [toServiceAccountEntry(sa('a', 'two', 6)), toServiceAccountEntry(sa('b', 'three', 7))];
+  t.same(plain.map((e) => e?.[0]), ['a/two', 'b/three']);
+  t.equal(plain[0]?.[1], plain[1]?.[1], 'the same object');
+  t.ok(Object.isFrozen(plain[0]?.[1]));
+  t.equal(toServiceAccountEntry({ metadata: { name: 'no-namespace' } }), undefined);
 });
