@@ -57,6 +57,9 @@ export class PolicyFile {
     try {
       text = await readFile(this.options.path, 'utf8');
     } catch (err) {
+      // Forget the text: restoring the same good file must clear the error
+      // (and log the recovery), or the next identical failure goes unreported.
+      this.lastText = undefined;
       this.reject(`cannot read ${this.options.path}: ${(err as Error).message}`);
       return;
     }

@@ -106,7 +106,9 @@ void t.test('restricted pod security, least-privilege RBAC, service and disrupti
   });
   t.ok(pod.template.spec.topologySpreadConstraints, 'replicas spread across nodes');
   const role = find(objects, 'ClusterRole') as unknown as { rules: unknown[] };
-  t.same(role.rules, [{ apiGroups: [''], resources: ['serviceaccounts', 'namespaces'], verbs: ['get', 'list', 'watch'] }], 'exactly what the server calls');
+  t.same(role.rules, [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] }], 'exactly what the server calls without a policy');
+  const withPolicy = find(render(['--set', 'certificates.mode=cert-manager', ...POLICY]), 'ClusterRole') as unknown as { rules: unknown[] };
+  t.same(withPolicy.rules, [{ apiGroups: [''], resources: ['serviceaccounts', 'namespaces'], verbs: ['get', 'list', 'watch'] }], 'and Namespaces with one (policy selectors)');
   t.notOk(objects.some((o) => o.kind === 'Role' || o.kind === 'RoleBinding'), 'no namespaced permissions (no secret writes in these modes)');
   t.match(find(objects, 'Service'), { spec: { ports: [{ port: 443, targetPort: 'webhook' }] } });
   t.match(find(objects, 'PodDisruptionBudget'), { spec: { minAvailable: 1 } });
@@ -122,9 +124,15 @@ void t.test('self-managed certificates (the default): writable cert dir, and RBA
   t.ok(args.includes('--webhook-configuration=wi'));
   t.ok(deployment.spec.template.spec.volumes.find((v) => v.name === 'certs')?.emptyDir, 'certs on an emptyDir the server writes');
   t.same((find(objects, 'ClusterRole') as unknown as { rules: unknown[] }).rules, [
+    { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: ['wi'], verbs: ['get', 'update'] },
+    // No policy, no validating configuration: the server reads it only to find it absent.
+    { apiGroups: ['admissionregistration.k8s.io'], resources: ['validatingwebhookconfigurations'], resourceNames: ['wi'], verbs: ['get'] },
+  ]);
+  t.same((find(render(POLICY), 'ClusterRole') as unknown as { rules: unknown[] }).rules, [
     { apiGroups: [''], resources: ['serviceaccounts', 'namespaces'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: ['wi'], verbs: ['get', 'update'] },
-  ]);
+  ], 'with a policy: Namespaces, and the CA bundle into both configurations');
   t.same((find(objects, 'Role') as unknown as { rules: unknown[] }).rules, [
     { apiGroups: [''], resources: ['secrets'], resourceNames: ['wi-tls'], verbs: ['get', 'update'] },
     { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },

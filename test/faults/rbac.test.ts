@@ -56,11 +56,11 @@ const GRANTED_BY_KUBERNETES: { nonResourceURL: string; verb: string; why: string
   { nonResourceURL: '/version', verb: 'get', why: 'the bootstrap ClusterRole system:public-info-viewer grants get on /version to every user (system:authenticated and system:unauthenticated)' },
 ];
 
-function render(mode: string, extra: string[]): K8sObject[] {
+function render(mode: string, withPolicy: boolean, extra: string[]): K8sObject[] {
   const policy = (parse(readFileSync(join(root, 'examples', 'policy.yaml'), 'utf8')) as { spec: unknown }).spec;
   const identities = readFileSync(join(root, 'examples', 'identities.json'), 'utf8');
   const out = execFileSync(helmBinary(), ['template', RELEASE, join(root, 'charts', 'wi-admission'), '-n', NAMESPACE, '--set', `azureTenantID=${TENANT_ID}`,
-    '--set', `certificates.mode=${mode}`, '--set-json', `policy=${JSON.stringify(policy)}`, '--set-json', `identities.file=${identities.replace(/\s+/g, ' ')}`, ...extra], { encoding: 'utf8' });
+    '--set', `certificates.mode=${mode}`, ...(withPolicy ? ['--set-json', `policy=${JSON.stringify(policy)}`] : []), '--set-json', `identities.file=${identities.replace(/\s+/g, ' ')}`, ...extra], { encoding: 'utf8' });
   return parseAllDocuments(out).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null);
 }
 
@@ -147,7 +147,7 @@ async function runAsDeployed(t: Test, objects: K8sObject[], api: FakeKubeApi, di
   return sink.text();
 }
 
-async function checkMode(t: Test, mode: 'self' | 'cert-manager' | 'secret'): Promise<void> {
+async function checkMode(t: Test, mode: 'self' | 'cert-manager' | 'secret', withPolicy = true): Promise<void> {
   const dir = t.testdir({});
   const api = new FakeKubeApi();
   await api.start();
@@ -159,9 +159,11 @@ async function checkMode(t: Test, mode: 'self' | 'cert-manager' | 'secret'): Pro
   const secrets: Record<string, string> = { 'the kubeconfig token': KUBE_TOKEN };
   let objects: K8sObject[];
   if (mode === 'self') {
-    objects = render(mode, ['--set', 'certificates.extraHosts[0]=localhost']);
-    // The chart creates both configurations; the server fills in their CA bundle.
-    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'] as const) {
+    objects = render(mode, withPolicy, ['--set', 'certificates.extraHosts[0]=localhost']);
+    // The chart creates both configurations (the validating one only with a
+    // policy); the server fills in their CA bundle.
+    const kinds = withPolicy ? (['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'] as const) : (['MutatingWebhookConfiguration'] as const);
+    for (const kind of kinds) {
       t.ok(objects.some((o) => o.kind === kind && o.metadata.name === RELEASE), `the chart renders the ${kind}`);
       api.putWebhookConfiguration(kind, RELEASE, ['hook.wi-admission.io']);
     }
@@ -181,7 +183,7 @@ async function checkMode(t: Test, mode: 'self' | 'cert-manager' | 'secret'): Pro
   } else {
     const certDir = join(dir, 'certs');
     const { ca } = await writeDevCertificates(certDir, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    objects = render(mode, mode === 'secret' ? ['--set', `webhook.caBundle=${Buffer.from(ca.cert).toString('base64')}`] : []);
+    objects = render(mode, withPolicy, mode === 'secret' ? ['--set', `webhook.caBundle=${Buffer.from(ca.cert).toString('base64')}`] : []);
     secrets['the serving private key'] = readFileSync(join(certDir, 'tls.key'), 'utf8');
     logs.push(await runAsDeployed(t, objects, api, dir, certDir, () => ca.cert));
   }
@@ -220,3 +222,5 @@ async function checkMode(t: Test, mode: 'self' | 'cert-manager' | 'secret'): Pro
 void t.test('certificates.mode=self: Secret and webhook configurations by name, create of the Secret', (t) => checkMode(t, 'self'));
 void t.test('certificates.mode=cert-manager: ServiceAccounts and Namespaces only', (t) => checkMode(t, 'cert-manager'));
 void t.test('certificates.mode=secret: ServiceAccounts and Namespaces only', (t) => checkMode(t, 'secret'));
+void t.test('no policy, certificates.mode=self: no Namespaces, and only get on the validating configuration (read to find it absent)', (t) => checkMode(t, 'self', false));
+void t.test('no policy, certificates.mode=secret: ServiceAccounts only', (t) => checkMode(t, 'secret', false));

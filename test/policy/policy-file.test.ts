@@ -52,3 +52,22 @@ void t.test('a bad first policy refuses to start, naming the field', async (t) =
   const file = new PolicyFile({ path: join(dir, 'policy.yaml'), log: createLogSink().log });
   await t.rejects(file.start(), /spec\.defaultAction: must be deny, warn or audit/);
 });
+
+void t.test('deleted, restored unchanged, deleted again: both failures are reported', async (t) => {
+  const dir = t.testdir({ 'policy.yaml': good });
+  const path = join(dir, 'policy.yaml');
+  const sink = createLogSink();
+  const results: string[] = [];
+  const file = new PolicyFile({ path, log: sink.log, onReload: (r) => void results.push(r), pollMs: 60_000 });
+  t.teardown(() => file.close());
+  await file.start();
+  unlinkSync(path);
+  await file.reload();
+  writeFileSync(path, good);
+  await file.reload();
+  t.equal(file.pendingError(), undefined, 'restoring the same good file clears the error');
+  unlinkSync(path);
+  await file.reload();
+  t.same(results, ['error', 'loaded', 'error'], 'the second deletion is counted');
+  t.equal(sink.lines.filter((l) => l.msg === 'policy rejected, keeping the last good policy').length, 2, 'and logged');
+});
