@@ -120,6 +120,20 @@ void t.test('reads {identities: [...]} in JSON, and YAML with federated credenti
   t.same(parseIdentities('[]', 'empty.json'), [], 'no identities is a valid file');
 });
 
+void t.test('a plainly valid item and one the schema has to convert give the same identity', async (t) => {
+  const base = {
+    id: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-a`,
+    clientId: '11111111-2222-4333-8444-555555555555',
+    principalId: '66666666-7777-4888-8999-000000000000',
+    tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+    federatedCredentials: [{ name: 'fc', issuer: 'https://i/', subject: 'system:serviceaccount:a:b', audiences: ['api://AzureADTokenExchange'] }],
+  };
+  const [plain] = parseIdentities(JSON.stringify([{ ...base, tags: { owner: 'a', n: '1' } }]), 'a.json');
+  const [converted] = parseIdentities(JSON.stringify([{ ...base, tags: { owner: 'a', n: 1 }, federatedCredentials: [{ name: 'fc', issuer: 'https://i/', subject: 'system:serviceaccount:a:b' }] }]), 'b.json');
+  t.same(converted, plain, 'a number tag and a defaulted audience, through the schema');
+  t.same(plain?.tags, { owner: 'a', n: '1' });
+});
+
 void t.test('errors name the file, the item and the field', async (t) => {
   const good = JSON.parse(AZ_IDENTITY_LIST) as Record<string, unknown>[];
   const item = (changes: Record<string, unknown>): string => JSON.stringify([good[0], { ...good[1], ...changes }]);
