@@ -1,5 +1,5 @@
 // The built server over real TLS (dev CA trusted, verification on), against
-// a loopback stand-in API server that the real client-node code lists,
+// a loopback stand-in API server that the server's own API client lists,
 // watches and reads.
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
