@@ -1,5 +1,5 @@
 // API server faults, against the whole server over real TLS and the loopback
-// stand-in API server that the real client-node code lists, watches and reads:
+// stand-in API server that the server's API client lists, watches and reads:
 // down at start, down after the cache synced, a watch cut mid-stream, 410 Gone
 // on the resumed watch, and slow GETs on a cache miss.
 import t from 'tap';

@@ -71,7 +71,7 @@ interface WatchEvent {
  * `GET /version`, paged list and watch of `/api/v1/serviceaccounts`, and
  * `GET /api/v1/namespaces/{ns}/serviceaccounts/{name}`, Namespaces, and the
  * Secret and webhook configurations of self-managed certificates. It speaks
- * the real wire format, so the real @kubernetes/client-node code runs against
+ * the real wire format, so the server's own API client (src/kube) runs against
  * it, and records every request as RBAC sees it (`calls`).
  */
 export class FakeKubeApi {
