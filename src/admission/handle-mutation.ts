@@ -81,17 +81,15 @@ function screenRequest(request: DecodedReview['request']): { outcome: MutationOu
   if (request.kind?.kind !== undefined && request.kind.kind !== 'Pod') return { outcome: allow('NotAPod', base) };
   if (operation !== 'CREATE') return { outcome: allow('NotCreate', base) };
   const checked = checkPod(request.object);
-  if (!checked.ok || typeof request.object !== 'object' || request.object === null) {
-    const why = checked.ok ? 'the request has no Pod object' : checked.error;
+  if (!checked.ok) {
     const object = describeRawPod(request.object, request.namespace);
     return {
-      outcome: deny('InvalidPod', 400, `wi-admission: ${object}: couldn't decode the Pod in the request (${why}). Fix the field named.`, base),
+      outcome: deny('InvalidPod', 400, `wi-admission: ${object}: couldn't decode the Pod in the request (${checked.error}). Fix the field named.`, base),
     };
   }
-  // The checked shape, but the raw object itself: zod's output is a copy, and
-  // mutating the raw JSON keeps every unknown field and lets the patch diff
-  // skip untouched subtrees by reference.
-  return { pod: request.object as Pod, base };
+  // The raw object itself, not a copy: mutating the raw JSON keeps every
+  // unknown field and lets the patch diff skip untouched subtrees by reference.
+  return { pod: checked.pod, base };
 }
 
 /** The pod is never admitted unmutated when its ServiceAccount cannot be read (upstream). */

@@ -19,17 +19,30 @@ type JsonObject = Record<string, unknown>;
  * The result never contains `remove`, `move` or `copy`.
  */
 export function createPatch(original: Json, mutated: Json): Operation[] {
-  return diff(original, mutated, '');
+  const ops: Operation[] = [];
+  diff(original, mutated, '', ops);
+  return ops;
 }
 
-/** Paths are built as strings (RFC 6901 escaping); rfc6902's Pointer only where its own diff takes over. */
-function diff(input: Json, output: Json, path: string): Operation[] {
-  if (input === output) return [];
-  return (
-    diffNamedArrays(input, output, path) ??
-    diffPlainObjects(input, output, path) ??
-    diffAny(input, output, Pointer.fromJSON(path), (i: Json, o: Json, p: Pointer) => diff(i, o, p.toString()))
-  );
+/**
+ * Appends the operations from `input` to `output` to `ops` (one array for
+ * the whole walk, not one per level). Paths are built as strings (RFC 6901
+ * escaping); rfc6902's Pointer only where its own diff takes over.
+ */
+function diff(input: Json, output: Json, path: string, ops: Operation[]): void {
+  if (input === output) return;
+  if (diffNamedArrays(input, output, path, ops)) return;
+  if (isPlainObject(input) && isPlainObject(output)) {
+    diffPlainObjects(input, output, path, ops);
+    return;
+  }
+  ops.push(...diffAny(input, output, Pointer.fromJSON(path), (i: Json, o: Json, p: Pointer) => createPatchAt(i, o, p.toString())));
+}
+
+function createPatchAt(input: Json, output: Json, path: string): Operation[] {
+  const ops: Operation[] = [];
+  diff(input, output, path, ops);
+  return ops;
 }
 
 function child(path: string, token: string): string {
@@ -42,68 +55,91 @@ function child(path: string, token: string): string {
  * 8 KB pod almost every subtree is skipped at once (rfc6902's own object
  * diff builds a pointer for every key first).
  */
-function diffPlainObjects(input: Json, output: Json, path: string): Operation[] | undefined {
-  if (!isPlainObject(input) || !isPlainObject(output)) return undefined;
-  const ops: Operation[] = [];
-  for (const key of Object.keys(input)) {
-    if (!Object.hasOwn(output, key)) ops.push({ op: 'remove', path: child(path, key) });
-  }
+function diffPlainObjects(input: JsonObject, output: JsonObject, path: string, ops: Operation[]): void {
+  const start = ops.length;
+  let kept = 0;
   for (const key of Object.keys(output)) {
     const before = input[key];
     const after = output[key];
-    if (!Object.hasOwn(input, key)) ops.push({ op: 'add', path: child(path, key), value: after });
-    else if (before !== after) ops.push(...diff(before, after, child(path, key)));
+    // The same JSON value is an own key of both: an inherited value (a
+    // function, Object.prototype) is never a JSON value.
+    if (before === after && after !== undefined) {
+      kept++;
+    } else if (!Object.hasOwn(input, key)) {
+      ops.push({ op: 'add', path: child(path, key), value: after });
+    } else {
+      kept++;
+      diff(before, after, child(path, key), ops);
+    }
   }
-  return ops;
+  // Every key of the input was met above unless some were removed; those
+  // removals go first, in the input's key order.
+  const inputKeys = Object.keys(input);
+  if (kept === inputKeys.length) return;
+  const removals: Operation[] = inputKeys.filter((key) => !Object.hasOwn(output, key)).map((key) => ({ op: 'remove', path: child(path, key) }));
+  ops.splice(start, 0, ...removals);
 }
 
 function isPlainObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export function encodePatch(operations: readonly Operation[]): string {
-  return Buffer.from(JSON.stringify(operations), 'utf8').toString('base64');
-}
+/** UTF-8 of the patch, reused by every admission whose patch fits (nearly all). */
+const scratch = Buffer.allocUnsafe(64 * 1024);
 
-function diffNamedArrays(input: Json, output: Json, path: string): Operation[] | undefined {
-  if (!Array.isArray(input) || !Array.isArray(output)) return undefined;
-  if (!input.every(isNamed) || !output.every(isNamed)) return undefined;
-  const matches = matchSubsequence(input, output);
-  if (!matches) return undefined;
-  const ops: Operation[] = [];
-  // Walk the output in order: every insert before index k is applied by the
-  // time an op on index k runs, so output indices are the right paths.
-  output.forEach((element, k) => {
-    const from = matches[k];
-    if (from !== undefined && input[from] === element) return;
-    const at = `${path}/${k}`;
-    if (from === undefined) {
-      ops.push({ op: 'add', path: at, value: element });
-      return;
-    }
-    const inner = diff(input[from], element, at);
-    if (inner.some((op) => op.op !== 'add' && op.op !== 'replace')) {
-      ops.push({ op: 'replace', path: at, value: element });
-    } else {
-      ops.push(...inner);
-    }
-  });
-  return ops;
+/**
+ * Base64 of the patch's JSON. The JSON goes through `scratch`, not a new
+ * Buffer each time: the allocation cost twice the base64 encoding itself.
+ */
+export function encodePatch(operations: readonly Operation[]): string {
+  const json = JSON.stringify(operations);
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  if (json.length * 3 > scratch.length) return Buffer.from(json, 'utf8').toString('base64');
+  return scratch.toString('base64', 0, scratch.write(json, 'utf8'));
 }
 
 /**
- * For each output index, the input index it continues, when the input's
- * names appear in the output in order (elements only ever inserted).
+ * Arrays whose elements all have a `name`, when the input's names appear in
+ * the output in order (elements only ever inserted). Walks the output in
+ * order: every insert before index k is applied by the time an op on index
+ * k runs, so output indices are the right paths. For any other pair of
+ * values it appends nothing and returns false.
  */
-function matchSubsequence(input: JsonObject[], output: JsonObject[]): (number | undefined)[] | undefined {
-  const matches: (number | undefined)[] = new Array(output.length).fill(undefined);
+function diffNamedArrays(input: Json, output: Json, path: string, ops: Operation[]): boolean {
+  if (!Array.isArray(input) || !Array.isArray(output)) return false;
+  const start = ops.length;
   let i = 0;
-  for (let k = 0; k < output.length && i < input.length; k++) {
-    if (output[k]?.name === input[i]?.name) matches[k] = i++;
+  let k = 0;
+  for (; k < output.length; k++) {
+    const element: unknown = output[k];
+    const candidate: unknown = i < input.length ? input[i] : undefined;
+    if (!isNamed(element) || (i < input.length && !isNamed(candidate))) break;
+    const at = `${path}/${k}`;
+    if (!isNamed(candidate) || candidate.name !== element.name) {
+      ops.push({ op: 'add', path: at, value: element });
+      continue;
+    }
+    i++;
+    if (candidate === element) continue;
+    const elementStart = ops.length;
+    diff(candidate, element, at, ops);
+    if (!onlyAddsAndReplaces(ops, elementStart)) {
+      ops.length = elementStart;
+      ops.push({ op: 'replace', path: at, value: element });
+    }
   }
-  return i === input.length ? matches : undefined;
+  // Stopped early at an unnamed element, or an input element is missing
+  // from the output (not an insert-only change): nothing appended.
+  if (k === output.length && i === input.length) return true;
+  ops.length = start;
+  return false;
 }
 
-function isNamed(value: unknown): value is JsonObject {
+function onlyAddsAndReplaces(ops: readonly Operation[], from: number): boolean {
+  for (let n = from; n < ops.length; n++) if (ops[n]?.op !== 'add' && ops[n]?.op !== 'replace') return false;
+  return true;
+}
+
+function isNamed(value: unknown): value is JsonObject & { name: string } {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as JsonObject).name === 'string';
 }

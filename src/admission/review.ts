@@ -26,7 +26,7 @@ const AdmissionRequestSchema = z.looseObject({
   dryRun: z.boolean().optional(),
 });
 
-const AdmissionReviewSchema = z.looseObject({
+export const AdmissionReviewSchema = z.looseObject({
   apiVersion: z.enum(ADMISSION_API_VERSIONS, {
     error: `apiVersion must be one of ${ADMISSION_API_VERSIONS.join(', ')}`,
   }),
@@ -43,14 +43,58 @@ export interface DecodedReview {
 
 export type ReviewDecode = { ok: true; review: DecodedReview } | { ok: false; error: string };
 
-/** Decodes an already-parsed JSON body; the error names the first bad field. */
+/**
+ * Decodes an already-parsed JSON body; the error names the first bad field.
+ * The request is the body's own object, not a copy. As with pods
+ * (`checkPod`), a copy-free check answers first and zod decides, and words
+ * the error, only when that check cannot vouch for the body.
+ */
 export function decodeReview(body: unknown): ReviewDecode {
+  if (isReviewShape(body)) return { ok: true, review: { apiVersion: body.apiVersion, request: body.request } };
   const parsed = AdmissionReviewSchema.safeParse(body);
-  if (parsed.success) return { ok: true, review: { apiVersion: parsed.data.apiVersion, request: parsed.data.request } };
+  if (parsed.success) return { ok: true, review: { apiVersion: parsed.data.apiVersion, request: (body as { request: AdmissionRequest }).request } };
   const issue = parsed.error.issues[0];
   const path = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
   const detail = issue?.code === 'invalid_type' && issue.path.length > 0 ? `${issue.message}` : (issue?.message ?? 'invalid');
   return { ok: false, error: `not an AdmissionReview: ${path}${detail}` };
+}
+
+/** `AdmissionReviewSchema` as a predicate, never more lenient (a property test holds the two together). */
+export function isReviewShape(value: unknown): value is { apiVersion: AdmissionApiVersion; request: AdmissionRequest } {
+  if (!isObject(value) || value.kind !== 'AdmissionReview') return false;
+  if (value.apiVersion !== ADMISSION_API_VERSIONS[0] && value.apiVersion !== ADMISSION_API_VERSIONS[1]) return false;
+  const { request } = value;
+  if (!isObject(request) || typeof request.uid !== 'string' || request.uid === '') return false;
+  return (
+    isOptional(request.kind, isGroupVersionKind) &&
+    isOptional(request.resource, isGroupVersionResource) &&
+    isOptional(request.subResource, isString) &&
+    isOptional(request.name, isString) &&
+    isOptional(request.namespace, isString) &&
+    isOptional(request.operation, isString) &&
+    isOptional(request.dryRun, (v) => typeof v === 'boolean')
+  );
+}
+
+function isGroupVersionKind(value: unknown): boolean {
+  return isObject(value) && isOptional(value.group, isString) && isOptional(value.version, isString) && isOptional(value.kind, isString);
+}
+
+function isGroupVersionResource(value: unknown): boolean {
+  return isObject(value) && isOptional(value.group, isString) && isOptional(value.version, isString) && isOptional(value.resource, isString);
+}
+
+/** zod's `.optional()`: absent or undefined, but not null. */
+function isOptional(value: unknown, is: (value: unknown) => boolean): boolean {
+  return value === undefined || is(value);
+}
+
+function isString(value: unknown): boolean {
+  return typeof value === 'string';
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** HTTP-style status carried in a denial, as metav1.Status. */
@@ -98,4 +142,19 @@ export function buildReviewResponse(review: DecodedReview, decision: Decision): 
   if (decision.warnings && decision.warnings.length > 0) response.warnings = [...decision.warnings];
   if (decision.auditAnnotations && Object.keys(decision.auditAnnotations).length > 0) response.auditAnnotations = { ...decision.auditAnnotations };
   return { apiVersion: review.apiVersion, kind: 'AdmissionReview', response };
+}
+
+/**
+ * `JSON.stringify(review)` byte for byte, but the patch is put in as it is:
+ * base64 has no character JSON escapes, and it is most of the answer, which
+ * `JSON.stringify` would read again character by character.
+ */
+export function serializeReviewResponse(review: AdmissionReviewResponse): string {
+  const { patch, warnings, auditAnnotations, ...head } = review.response;
+  if (patch === undefined) return JSON.stringify(review);
+  // `buildReviewResponse` orders the keys head, patch, tail; JSON.stringify
+  // leaves out the tail keys that are undefined.
+  const start = JSON.stringify({ ...review, response: head }).slice(0, -2);
+  const tail = JSON.stringify({ warnings, auditAnnotations }).slice(1, -1);
+  return `${start},"patch":"${patch}"${tail === '' ? '' : `,${tail}`}}}`;
 }

@@ -16,10 +16,14 @@ export interface EnvVar {
  */
 export function addEnvironmentVariables(container: JsonObject, desired: readonly EnvVar[]): void {
   const env = Array.isArray(container.env) ? (container.env as JsonObject[]) : [];
-  const present = new Set(env.map((entry) => entry.name));
-  const missing = desired.filter((v) => v.value !== '' && !present.has(v.name));
-  if (missing.length === 0) return;
-  container.env = [...env, ...missing.map(({ name, value }) => ({ name, value }))];
+  // A scan per desired variable, not a Set of names: a handful of variables
+  // against a few dozen entries, on every container of every admission.
+  let added: JsonObject[] | undefined;
+  for (const { name, value } of desired) {
+    if (value === '' || env.some((entry) => entry.name === name)) continue;
+    (added ??= env.slice()).push({ name, value });
+  }
+  if (added) container.env = added;
 }
 
 /**

@@ -39,3 +39,12 @@ void t.test('no change, no operations; encoding is base64 JSON', async (t) => {
   t.same(createPatch({ a: [1, 2] }, { a: [1, 2] }), []);
   t.equal(Buffer.from(encodePatch([{ op: 'add', path: '/a', value: 1 }]), 'base64').toString(), '[{"op":"add","path":"/a","value":1}]');
 });
+
+void t.test('encoding is base64 of the UTF-8 JSON, for any characters and any size', async (t) => {
+  for (const value of ['ünïcødé 💥 \u2028', 'x'.repeat(10_000), 'x'.repeat(100_000), '']) {
+    const ops = [{ op: 'add' as const, path: '/metadata/annotations/a', value }];
+    t.equal(Buffer.from(encodePatch(ops), 'base64').toString('utf8'), JSON.stringify(ops), `${value.slice(0, 12)}… (${value.length} characters)`);
+  }
+  // After a long patch, a short one: nothing of the first is left over.
+  t.equal(Buffer.from(encodePatch([]), 'base64').toString(), '[]');
+});

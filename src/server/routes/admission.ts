@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { buildReviewResponse, decodeReview, type Decision, type DecodedReview } from '../../admission/review.js';
+import { buildReviewResponse, decodeReview, serializeReviewResponse, type Decision, type DecodedReview } from '../../admission/review.js';
 import type { Metrics } from '../../metrics.js';
 
 export interface AdmissionOutcome {
@@ -39,7 +39,7 @@ export function registerAdmissionRoute(
       { webhook, uid: decoded.review.request.uid, ...outcome.context, decision, reason: outcome.reason, durationMs: Math.round(seconds * 1e6) / 1e3 },
       'admission',
     );
-    return reply.code(200).send(buildReviewResponse(decoded.review, outcome.decision));
+    return reply.code(200).type('application/json; charset=utf-8').send(serializeReviewResponse(buildReviewResponse(decoded.review, outcome.decision)));
   });
 }
 
