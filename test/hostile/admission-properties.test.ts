@@ -17,6 +17,7 @@ import { createLogSink } from '../helpers/log-sink.js';
 import { testSettings } from '../helpers/settings.js';
 
 const RUNS = Number(process.env.HOSTILE_RUNS ?? 6000);
+const PROTOTYPE_KEYS = Object.getOwnPropertyNames(Object.prototype).sort();
 const CLIENT_ID = '6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e2';
 
 const policy = parsePolicy(readFileSync(new URL('../../examples/policy.yaml', import.meta.url), 'utf8'), 'policy');
@@ -239,4 +240,35 @@ void t.test('untrusted keys never become log keys', async (t) => {
   t.same([...keys].filter((k) => !allowed.has(k)), [], 'only keys the server chose');
   t.notOk(sink.text().includes(SECRET), 'no AZURE_CLIENT_SECRET value in the logs');
   t.ok(sink.lines.length > RUNS, `the log was written (${sink.lines.length} lines)`);
+});
+
+void t.test('__proto__ and constructor keys are inert data, never prototypes', async (t) => {
+  const post = async (payload: string): Promise<{ statusCode: number; response: { allowed: boolean; patch?: string } }> => {
+    const res = await app.inject({ method: 'POST', url: '/mutate-v1-pod', headers: { 'content-type': 'application/json' }, payload });
+    return { statusCode: res.statusCode, response: (JSON.parse(res.body) as { response: { allowed: boolean; patch?: string } }).response };
+  };
+  const review = (object: string): string => `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"p","namespace":"ns","object":${object}}}`;
+
+  // Raw JSON: an object literal's `__proto__:` would set a prototype instead.
+  const hidden = await post(review('{"metadata":{"labels":{"__proto__":{"azure.workload.identity/use":"true"}}},"spec":{"serviceAccountName":"sa","containers":[{"name":"a"}]}}'));
+  t.same(hidden, { statusCode: 200, response: { uid: 'p', allowed: true } }, 'a label behind __proto__ does not opt the pod in');
+
+  const poisoned =
+    '{"metadata":{"__proto__":{"namespace":"kube-system","polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},' +
+    '"labels":{"azure.workload.identity/use":"true","__proto__":{"polluted":"yes"}}},' +
+    '"spec":{"__proto__":{"hostNetwork":true},"serviceAccountName":"sa","containers":[{"name":"a","__proto__":{"env":[{"name":"AZURE_CLIENT_ID","value":"evil"}]}}]}}';
+  const mutated = await post(review(poisoned));
+  t.equal(mutated.statusCode, 200);
+  const ops = JSON.parse(Buffer.from(mutated.response.patch ?? '', 'base64').toString('utf8')) as Operation[];
+  t.same(
+    ops.map((op) => op.path),
+    ['/metadata/namespace', '/spec/containers/0/env', '/spec/containers/0/volumeMounts', '/spec/volumes'],
+    'mutated as if the keys were not there',
+  );
+  t.notOk(JSON.stringify(ops).includes('polluted') || JSON.stringify(ops).includes('evil'), 'nothing from behind __proto__ reaches the patch');
+  const target = JSON.parse(poisoned) as unknown;
+  t.same(applyPatch(target, ops).filter((e) => e !== null), [], 'the patch applies to the object as sent');
+
+  t.same(Object.getOwnPropertyNames(Object.prototype).sort(), PROTOTYPE_KEYS, 'Object.prototype unchanged after every test in this file');
+  t.equal(({} as Record<string, unknown>).polluted, undefined);
 });
