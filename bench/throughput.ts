@@ -10,74 +10,35 @@
  * - Saturation (autocannon, closed loop) gives throughput; fixed rates of
  *   1,000 and 5,000 requests/s (open loop, timed from when each request was
  *   due) give latency.
+ * - Each server first takes BENCH_WARMUP_SECONDS (3) of saturating load on
+ *   each path, unmeasured: a webhook runs for days, so the figures are those
+ *   of optimised code, not of the JIT's first seconds.
+ * - Every run also records the server's own CPU time per request (user +
+ *   system, all its threads, from /proc): unlike requests per second it
+ *   hardly moves when other work shares the machine.
+ * - BENCH_QUICK=1 runs only the mutation and the two floors at saturation;
+ *   BENCH_SERVER_NODE_ARGS adds node flags to our server only (e.g.
+ *   `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  * Figures only: nothing is asserted. Results: bench/results/throughput.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDevCertificates } from '../src/certs/issue.js';
+import { realisticPod, review } from './bodies.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
+const QUICK = process.env.BENCH_QUICK === '1';
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const dir = mkdtempSync(join(tmpdir(), 'wi-throughput-'));
 const certDir = join(dir, 'certs');
-
-/** A realistic opted-in pod: 2 init containers, 3 containers, probes, resources, env (~8 KB). */
-function realisticPod(): Record<string, unknown> {
-  const container = (name: string, i: number) => ({
-    name,
-    image: `contoso.azurecr.io/shop/${name}:1.${i}.0`,
-    imagePullPolicy: 'IfNotPresent',
-    command: ['/bin/app'],
-    args: ['--port=8080', '--log-format=json', `--component=${name}`],
-    ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }, { name: 'metrics', containerPort: 9090, protocol: 'TCP' }],
-    env: [
-      ...Array.from({ length: 12 }, (_, k) => ({ name: `SHOP_SETTING_${k}`, value: `value-${name}-${k}-${'x'.repeat(12)}` })),
-      { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
-    ],
-    resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
-    livenessProbe: { httpGet: { path: '/healthz', port: 8080, scheme: 'HTTP' }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1 },
-    readinessProbe: { httpGet: { path: '/readyz', port: 8080, scheme: 'HTTP' }, periodSeconds: 5, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1 },
-    volumeMounts: [{ name: 'config', mountPath: '/etc/shop', readOnly: true }, { name: 'kube-api-access-abcde', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }],
-    securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
-    terminationMessagePath: '/dev/termination-log',
-    terminationMessagePolicy: 'File',
-  });
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      generateName: 'checkout-api-7c9d8f5b4-',
-      namespace: 'checkout-prod',
-      labels: { app: 'checkout-api', 'pod-template-hash': '7c9d8f5b4', 'azure.workload.identity/use': 'true', 'app.kubernetes.io/part-of': 'shop' },
-      annotations: { 'prometheus.io/scrape': 'true', 'kubectl.kubernetes.io/restartedAt': '2026-11-01T10:00:00Z' },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'checkout-api-7c9d8f5b4', uid: '5a1b2c3d-0000-4000-8000-000000000001', controller: true, blockOwnerDeletion: true }],
-    },
-    spec: {
-      serviceAccountName: 'checkout-api',
-      initContainers: [container('migrate', 1), container('warmup', 2)],
-      containers: [container('api', 3), container('worker', 4), container('proxy', 5)],
-      volumes: [{ name: 'config', configMap: { name: 'shop-config', defaultMode: 420 } }, { name: 'kube-api-access-abcde', projected: { defaultMode: 420, sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }] } }],
-      restartPolicy: 'Always',
-      terminationGracePeriodSeconds: 30,
-      dnsPolicy: 'ClusterFirst',
-      securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
-      tolerations: [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }],
-    },
-  };
-}
-
-function review(uid: string, kind: string, object: unknown): string {
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: { uid, kind: { group: kind === 'Deployment' ? 'apps' : '', version: 'v1', kind }, resource: { group: '', version: 'v1', resource: `${kind.toLowerCase()}s` }, namespace: 'checkout-prod', operation: 'CREATE', userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' }, object, oldObject: null, dryRun: false },
-  });
-}
 
 function writeBodies(): Record<string, string> {
   const pod = realisticPod();
@@ -119,11 +80,18 @@ async function firstLine(child: ChildProcess): Promise<string> {
   });
 }
 
-async function startOurs(): Promise<{ port: number; stop: () => void }> {
+interface Server {
+  readonly port: number;
+  /** The server's process (taskset execs node, so it is the server itself). */
+  readonly pid: number;
+  readonly stop: () => void;
+}
+
+async function startOurs(): Promise<Server> {
   const logFile = join(dir, 'server.log');
   const child = pinned(
     0,
-    [join(root, 'dist/src/main.js'), 'serve', '--webhook-addr', '127.0.0.1:0', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--webhook-cert-dir', certDir,
+    [...SERVER_NODE_ARGS, join(root, 'dist/src/main.js'), 'serve', '--webhook-addr', '127.0.0.1:0', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--webhook-cert-dir', certDir,
       '--objects', join(root, 'examples/objects.yaml'), '--policy', join(root, 'examples/policy.yaml'), '--identities', `file:${join(root, 'examples/identities.json')}`,
       '--log-level', 'info', '--shutdown-delay', '0s'],
     { ...process.env, AZURE_TENANT_ID: TENANT },
@@ -131,21 +99,31 @@ async function startOurs(): Promise<{ port: number; stop: () => void }> {
   );
   for (let i = 0; i < 400; i++) {
     const line = readFileSync(logFile, 'utf8').split('\n').find((l) => l.includes('"msg":"listening"'));
-    if (line) return { port: (JSON.parse(line) as { webhookPort: number }).webhookPort, stop: () => child.kill('SIGTERM') };
+    if (line) return { port: (JSON.parse(line) as { webhookPort: number }).webhookPort, pid: child.pid ?? 0, stop: () => child.kill('SIGTERM') };
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`server did not start: ${readFileSync(logFile, 'utf8')}`);
 }
 
-async function startFloor(responseFile: string, parse: boolean): Promise<{ port: number; stop: () => void }> {
+async function startFloor(responseFile: string, parse: boolean): Promise<Server> {
   const child = pinned(0, [join(root, 'bench/floor-server.mjs'), certDir, responseFile, parse ? 'yes' : 'no'], process.env);
   const line = await firstLine(child);
-  return { port: (JSON.parse(line) as { port: number }).port, stop: () => child.kill('SIGTERM') };
+  return { port: (JSON.parse(line) as { port: number }).port, pid: child.pid ?? 0, stop: () => child.kill('SIGTERM') };
 }
 
-async function load(mode: 'open' | 'saturate', port: number, path: string, bodyFile: string, amount: number): Promise<Record<string, unknown>> {
-  const child = pinned(1, [join(root, 'bench/load-worker.mjs'), mode, String(port), path, bodyFile, String(amount), String(SECONDS)], { ...process.env, NODE_EXTRA_CA_CERTS: join(certDir, 'ca.crt') });
-  return JSON.parse(await firstLine(child)) as Record<string, unknown>;
+/** User + system CPU time of a process and all its threads so far, in µs (fields 14 and 15 of /proc/<pid>/stat). */
+function cpuMicroseconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND) * 1e6;
+}
+
+async function load(mode: 'open' | 'saturate', server: Server, path: string, bodyFile: string, amount: number, seconds = SECONDS): Promise<Record<string, unknown>> {
+  const child = pinned(1, [join(root, 'bench/load-worker.mjs'), mode, String(server.port), path, bodyFile, String(amount), String(seconds)], { ...process.env, NODE_EXTRA_CA_CERTS: join(certDir, 'ca.crt') });
+  const cpuBefore = cpuMicroseconds(server.pid);
+  const result = JSON.parse(await firstLine(child)) as Record<string, unknown>;
+  const cpu = cpuMicroseconds(server.pid) - cpuBefore;
+  return { ...result, serverCpuMicrosecondsPerRequest: Math.round(cpu / Number(result.requests)) };
 }
 
 function post(port: number, path: string, body: string): Promise<string> {
@@ -176,29 +154,37 @@ async function main(): Promise<void> {
     bodyBytes: Object.fromEntries(Object.entries(bodies).map(([k, f]) => [k, readFileSync(f).length])),
     responseBytes: Object.fromEntries(Object.entries(responses).map(([k, f]) => [k, readFileSync(f).length])),
     secondsPerRun: SECONDS,
+    warmUpSeconds: WARMUP_SECONDS,
   };
-  const mutate = {
-    saturation: await load('saturate', ours.port, '/mutate-v1-pod', bodies.pod ?? '', CONNECTIONS),
-    open1000: await load('open', ours.port, '/mutate-v1-pod', bodies.pod ?? '', 1000),
-    open5000: await load('open', ours.port, '/mutate-v1-pod', bodies.pod ?? '', 5000),
+  const warmUp = async (server: Server, path: string, body: string): Promise<void> => {
+    if (WARMUP_SECONDS > 0) await load('saturate', server, path, body, CONNECTIONS, WARMUP_SECONDS);
   };
-  const validate = {
-    deploymentSaturation: await load('saturate', ours.port, '/validate', bodies.deployment ?? '', CONNECTIONS),
-    serviceAccountSaturation: await load('saturate', ours.port, '/validate', bodies.serviceAccount ?? '', CONNECTIONS),
-    deploymentOpen1000: await load('open', ours.port, '/validate', bodies.deployment ?? '', 1000),
+  const runs = async (server: Server, path: string, body: string): Promise<Record<string, Record<string, unknown>>> => {
+    await warmUp(server, path, body);
+    return {
+      saturation: await load('saturate', server, path, body, CONNECTIONS),
+      ...(QUICK ? {} : { open1000: await load('open', server, path, body, 1000), open5000: await load('open', server, path, body, 5000) }),
+    };
   };
+  const mutate = await runs(ours, '/mutate-v1-pod', bodies.pod ?? '');
+  if (!QUICK) await warmUp(ours, '/validate', bodies.deployment ?? '');
+  const validate = QUICK
+    ? undefined
+    : {
+        deploymentSaturation: await load('saturate', ours, '/validate', bodies.deployment ?? '', CONNECTIONS),
+        serviceAccountSaturation: await load('saturate', ours, '/validate', bodies.serviceAccount ?? '', CONNECTIONS),
+        deploymentOpen1000: await load('open', ours, '/validate', bodies.deployment ?? '', 1000),
+      };
   ours.stop();
   const floor = await startFloor(responses.pod ?? '', true);
-  const floorParse = {
-    saturation: await load('saturate', floor.port, '/', bodies.pod ?? '', CONNECTIONS),
-    open1000: await load('open', floor.port, '/', bodies.pod ?? '', 1000),
-    open5000: await load('open', floor.port, '/', bodies.pod ?? '', 5000),
-  };
+  const floorParse = await runs(floor, '/', bodies.pod ?? '');
   floor.stop();
   const bare = await startFloor(responses.pod ?? '', false);
-  const floorNoParse = { saturation: await load('saturate', bare.port, '/', bodies.pod ?? '', CONNECTIONS) };
+  await warmUp(bare, '/', bodies.pod ?? '');
+  const floorNoParse = { saturation: await load('saturate', bare, '/', bodies.pod ?? '', CONNECTIONS) };
   bare.stop();
-  const rps = (r: Record<string, unknown>): number => Number(r.throughputPerSecond);
+  const rps = (r: Record<string, unknown> | undefined): number => Number(r?.throughputPerSecond);
+  const cpu = (r: Record<string, unknown> | undefined): number => Number(r?.serverCpuMicrosecondsPerRequest);
   Object.assign(result, {
     mutate,
     validate,
@@ -207,8 +193,14 @@ async function main(): Promise<void> {
     ratios: {
       mutateVsParsingFloor: +(rps(mutate.saturation) / rps(floorParse.saturation)).toFixed(3),
       mutateVsBareFloor: +(rps(mutate.saturation) / rps(floorNoParse.saturation)).toFixed(3),
+      // The same ratio from CPU time per request, steadier on a shared machine.
+      mutateVsParsingFloorByCpu: +(cpu(floorParse.saturation) / cpu(mutate.saturation)).toFixed(3),
     },
   });
+  if (QUICK) {
+    console.log(JSON.stringify(result, null, 2));
+    return;
+  }
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(join(root, 'bench', 'results', 'throughput.json'), `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
