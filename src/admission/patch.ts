@@ -72,11 +72,14 @@ function diffPlainObjects(input: JsonObject, output: JsonObject, path: string, o
       diff(before, after, child(path, key), ops);
     }
   }
-  // Every key of the input was met above unless some were removed; those
-  // removals go first, in the input's key order.
-  const inputKeys = Object.keys(input);
-  if (kept === inputKeys.length) return;
-  const removals: Operation[] = inputKeys.filter((key) => !Object.hasOwn(output, key)).map((key) => ({ op: 'remove', path: child(path, key) }));
+  // Every key of the input was met above unless some were removed. Counted
+  // without allocating a key array: `for...in` also meets inherited
+  // enumerable keys, which at worst sends us to the exact check below.
+  let inputKeyCount = 0;
+  for (const _ in input) inputKeyCount++;
+  if (kept === inputKeyCount) return;
+  // The removals go first, in the input's key order.
+  const removals: Operation[] = Object.keys(input).filter((key) => !Object.hasOwn(output, key)).map((key) => ({ op: 'remove', path: child(path, key) }));
   ops.splice(start, 0, ...removals);
 }
 
@@ -114,13 +117,13 @@ function diffNamedArrays(input: Json, output: Json, path: string, ops: Operation
     const element: unknown = output[k];
     const candidate: unknown = i < input.length ? input[i] : undefined;
     if (!isNamed(element) || (i < input.length && !isNamed(candidate))) break;
-    const at = `${path}/${k}`;
     if (!isNamed(candidate) || candidate.name !== element.name) {
-      ops.push({ op: 'add', path: at, value: element });
+      ops.push({ op: 'add', path: `${path}/${k}`, value: element });
       continue;
     }
     i++;
     if (candidate === element) continue;
+    const at = `${path}/${k}`;
     const elementStart = ops.length;
     diff(candidate, element, at, ops);
     if (!onlyAddsAndReplaces(ops, elementStart)) {

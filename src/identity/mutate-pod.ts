@@ -194,10 +194,12 @@ export function resolveTenantId(serviceAccount: ServiceAccountRecord, defaultTen
   return annotated !== undefined ? annotated : defaultTenantId;
 }
 
+const NO_CONTAINERS: ReadonlySet<string> = new Set();
+
 /** `;`-separated, each entry trimmed, exact case-sensitive names; empty entries match nothing. */
 export function parseSkipContainers(annotations: Readonly<Record<string, string>>): ReadonlySet<string> {
   const value = annotations[SKIP_CONTAINERS_ANNOTATION] ?? '';
-  if (value === '') return new Set();
+  if (value === '') return NO_CONTAINERS;
   return new Set(value.split(';').map((entry) => entry.trim()).filter((entry) => entry !== ''));
 }
 
@@ -229,11 +231,7 @@ function collectWarnings(
         'set the tenant ID or remove the annotation to use the webhook\'s default tenant.',
     );
   }
-  const names = new Set<unknown>();
-  for (const key of ['initContainers', 'containers'] as const) {
-    if (Array.isArray(spec[key])) for (const c of spec[key] as JsonObject[]) names.add(c.name);
-  }
-  const unknown = [...skip].filter((name) => !names.has(name));
+  const unknown = [...skip].filter((name) => !hasContainer(spec, name));
   if (unknown.length > 0) {
     warnings.push(
       `${SKIP_CONTAINERS_ANNOTATION} names ${unknown.map((n) => JSON.stringify(n)).join(', ')}, ` +
@@ -241,4 +239,11 @@ function collectWarnings(
     );
   }
   return warnings;
+}
+
+function hasContainer(spec: JsonObject, name: string): boolean {
+  for (const key of ['initContainers', 'containers'] as const) {
+    if (Array.isArray(spec[key]) && (spec[key] as JsonObject[]).some((c) => c.name === name)) return true;
+  }
+  return false;
 }
