@@ -13,9 +13,8 @@ const PINO_LEVELS: Record<LogLevel, pino.Level> = {
 /**
  * The one root logger: JSON lines, `err` serialised, the authorization header
  * and anything token-like redacted. Components take `child({ component })`.
- * Without a destination it writes to stdout through `bufferedStdout`.
  */
-export function createLogger(level: LogLevel, destination: DestinationStream = bufferedStdout()): Logger {
+export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   return pino(
     {
       level: PINO_LEVELS[level],
@@ -29,17 +28,6 @@ export function createLogger(level: LogLevel, destination: DestinationStream = b
     },
     destination,
   );
-}
-
-/**
- * stdout, written in chunks (pino docs/asynchronous.md): lines collect until
- * 4 KiB or 250 ms, whichever comes first, and are written synchronously on
- * exit. A write(2) for every admission's line cost about a tenth of the
- * admission's CPU time. A process killed outright (SIGKILL, OOM) can lose
- * its last 250 ms of lines.
- */
-function bufferedStdout(): DestinationStream {
-  return pino.destination({ dest: 1, minLength: 4096, periodicFlush: 250 });
 }
 
 export type { Logger };
