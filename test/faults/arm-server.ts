@@ -18,6 +18,7 @@ import { writeDevCertificates } from '../../src/certs/issue.js';
 import { FakeArm, type FakeArmIdentity } from '../helpers/fake-arm.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';
 import { eventually, getText, post } from '../helpers/https-client.js';
+import { serviceAccountReview } from '../helpers/reviews.js';
 import { assertNoSecrets, clientIdAnnotation, KUBE_TOKEN, parseLogLines, TENANT_ID, type ReviewResponse } from './support.js';
 
 export const SUBSCRIPTION = '3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9';
@@ -152,21 +153,6 @@ export function assertArmLogsClean(t: Test, s: ArmServer): void {
 
 export async function metricsText(s: ArmServer): Promise<string> {
   return (await getText(s.metricsPort, '/metrics')).body;
-}
-
-/** A ServiceAccount checkout-prod/checkout-api binding `clientId`, as the API server sends it to /validate. */
-export function serviceAccountReview(uid: string, clientId: string): string {
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'ServiceAccount' },
-      namespace: 'checkout-prod',
-      operation: 'CREATE',
-      object: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'checkout-api', namespace: 'checkout-prod', annotations: clientIdAnnotation(clientId) } },
-    },
-  });
 }
 
 /** An HTTP proxy that only tunnels (CONNECT) to the loopback port `route` gives for a host, and refuses the rest. */

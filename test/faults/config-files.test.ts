@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { startHarness, waitReady, type Harness } from '../helpers/harness.js';
 import { eventually, getText, post } from '../helpers/https-client.js';
+import { serviceAccountReview } from '../helpers/reviews.js';
 import { assertNoSecrets, atomicWriterDir, clientIdAnnotation, KUBE_TOKEN, readMetric, sumMetric, type ReviewResponse } from './support.js';
 
 const examples = new URL('../../examples/', import.meta.url).pathname;
@@ -32,22 +33,8 @@ const MORE_IDENTITIES = JSON.stringify([
   },
 ]);
 
-function saReview(uid: string, clientId: string): string {
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'ServiceAccount' },
-      namespace: 'checkout-prod',
-      operation: 'CREATE',
-      object: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'checkout-api', namespace: 'checkout-prod', annotations: clientIdAnnotation(clientId) } },
-    },
-  });
-}
-
 async function validate(h: Harness, uid: string, clientId: string): Promise<ReviewResponse> {
-  const res = await post(h.server.webhookPort, '/validate', saReview(uid, clientId), { ca: h.ca });
+  const res = await post(h.server.webhookPort, '/validate', serviceAccountReview(uid, clientId), { ca: h.ca });
   if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.body}`);
   return (res.json as { response: ReviewResponse }).response;
 }

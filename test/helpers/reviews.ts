@@ -28,3 +28,19 @@ export function labelledPod(name: string, serviceAccountName: string, extra: Rec
     spec: { serviceAccountName, containers: [{ name: 'app', image: 'app:1' }], ...extra },
   };
 }
+
+/** A ServiceAccount `namespace/name` binding `clientId`, as the API server sends it to /validate. */
+export function serviceAccountReview(uid: string, clientId: string, name = 'checkout-api', namespace = 'checkout-prod'): string {
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid,
+      kind: { group: '', version: 'v1', kind: 'ServiceAccount' },
+      resource: { group: '', version: 'v1', resource: 'serviceaccounts' },
+      namespace,
+      operation: 'CREATE',
+      object: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace, annotations: { 'azure.workload.identity/client-id': clientId } } },
+    },
+  });
+}

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { eventually, getText, post } from '../helpers/https-client.js';
 import { startHarness, waitReady, type Harness } from '../helpers/harness.js';
+import { serviceAccountReview } from '../helpers/reviews.js';
 
 const examples = new URL('../../examples/', import.meta.url).pathname;
 const CHECKOUT = '6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e2';
@@ -41,21 +42,6 @@ async function startHarnessWith(
   });
 }
 
-function saReview(uid: string, clientId: string, name = 'checkout-api'): string {
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'ServiceAccount' },
-      resource: { group: '', version: 'v1', resource: 'serviceaccounts' },
-      namespace: 'checkout-prod',
-      operation: 'CREATE',
-      object: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: 'checkout-prod', annotations: { 'azure.workload.identity/client-id': clientId } } },
-    },
-  });
-}
-
 function deploymentReview(uid: string, labels: Record<string, string>, serviceAccountName = 'checkout-api'): string {
   return JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
@@ -85,10 +71,10 @@ async function validate(h: Harness, body: string): Promise<ReviewResponse> {
 void t.test('approved, denied with the full message, and a workload warning', async (t) => {
   const h = await harness(t);
   await waitReady(h);
-  const approved = await validate(h, saReview('u-ok', CHECKOUT));
+  const approved = await validate(h, serviceAccountReview('u-ok', CHECKOUT));
   t.same(approved, { uid: 'u-ok', allowed: true }, 'the checkout identity is approved, no warnings');
 
-  const denied = await validate(h, saReview('u-deny', BILLING));
+  const denied = await validate(h, serviceAccountReview('u-deny', BILLING));
   t.equal(denied.allowed, false);
   t.equal(denied.status?.code, 403);
   t.equal(
@@ -113,18 +99,18 @@ void t.test('approved, denied with the full message, and a workload warning', as
 void t.test('a policy edited while serving takes effect; a bad edit keeps the last good one', async (t) => {
   const h = await harness(t);
   await waitReady(h);
-  t.equal((await validate(h, saReview('u1', BILLING))).allowed, false);
+  t.equal((await validate(h, serviceAccountReview('u1', BILLING))).allowed, false);
   // The platform team relaxes the rule to a warning, written as a careful writer does (rename).
   const relaxed = readFileSync(h.paths.policy, 'utf8').replace(/action: deny\n {4}- name: no-default/, 'action: warn\n    - name: no-default');
   writeFileSync(`${h.paths.policy}.tmp`, relaxed);
   renameSync(`${h.paths.policy}.tmp`, h.paths.policy);
-  await eventually(async () => (await validate(h, saReview('u2', BILLING))).allowed, 15_000, 'the relaxed policy applies');
-  const warned = await validate(h, saReview('u3', BILLING));
+  await eventually(async () => (await validate(h, serviceAccountReview('u2', BILLING))).allowed, 15_000, 'the relaxed policy applies');
+  const warned = await validate(h, serviceAccountReview('u3', BILLING));
   t.match(warned.warnings?.[0] ?? '', /rule "team-must-own-identity" requires tag owner=checkout-team/);
 
   writeFileSync(h.paths.policy, 'apiVersion: wi-admission.io/v1\nkind: IdentityPolicy\nspec: {defaultAction: sometimes}\n');
   await eventually(async () => /wi_admission_policy_reloads_total\{result="error"\} [1-9]/.test((await getText(h.server.metricsPort, '/metrics')).body), 15_000, 'the bad edit is counted');
-  t.equal((await validate(h, saReview('u4', BILLING))).allowed, true, 'still the last good (relaxed) policy');
+  t.equal((await validate(h, serviceAccountReview('u4', BILLING))).allowed, true, 'still the last good (relaxed) policy');
   t.ok(h.sink.lines.some((l) => l.msg === 'policy rejected, keeping the last good policy' && String(l.error).includes('spec.defaultAction')), 'the rejection names the field');
 });
 
@@ -133,23 +119,23 @@ void t.test('identities missing at start: not ready and InventoryUnavailable; re
   const readyz = await getText(h.server.healthPort, '/readyz');
   t.equal(readyz.status, 503);
   t.match(JSON.parse(readyz.body), { checks: { identityInventory: false } });
-  const unavailable = await validate(h, saReview('u-down', CHECKOUT));
+  const unavailable = await validate(h, serviceAccountReview('u-down', CHECKOUT));
   t.equal(unavailable.allowed, false);
   t.match(unavailable.status?.message ?? '', /cannot be checked now: the identity inventory is unavailable .*\[InventoryUnavailable\]/);
   copyFileSync(join(examples, 'identities.json'), h.paths.identities);
   await waitReady(h);
-  t.equal((await validate(h, saReview('u-up', CHECKOUT))).allowed, true, 'approved once the inventory loaded');
+  t.equal((await validate(h, serviceAccountReview('u-up', CHECKOUT))).allowed, true, 'approved once the inventory loaded');
 });
 
 void t.test('the identity source failing later: the last good inventory serves until max staleness, then InventoryUnavailable', async (t) => {
   const h = await harness(t, { extraArgs: ['--identity-refresh', '300ms', '--identity-max-staleness', '3s'] });
   await waitReady(h);
-  t.equal((await validate(h, saReview('s1', CHECKOUT))).allowed, true);
+  t.equal((await validate(h, serviceAccountReview('s1', CHECKOUT))).allowed, true);
   writeFileSync(h.paths.identities, '{ this is not json');
   await eventually(async () => /wi_admission_inventory_refreshes_total\{trigger="[a-z_]+",result="error"\} [1-9]/.test((await getText(h.server.metricsPort, '/metrics')).body), 10_000, 'a failed refresh');
-  t.equal((await validate(h, saReview('s2', CHECKOUT))).allowed, true, 'stale inventory still answers');
-  await eventually(async () => !(await validate(h, saReview('s3', CHECKOUT))).allowed, 15_000, 'past max staleness the inventory is unavailable');
-  const late = await validate(h, saReview('s4', CHECKOUT));
+  t.equal((await validate(h, serviceAccountReview('s2', CHECKOUT))).allowed, true, 'stale inventory still answers');
+  await eventually(async () => !(await validate(h, serviceAccountReview('s3', CHECKOUT))).allowed, 15_000, 'past max staleness the inventory is unavailable');
+  const late = await validate(h, serviceAccountReview('s4', CHECKOUT));
   t.match(late.status?.message ?? '', /\[InventoryUnavailable\]/);
 });
 
