@@ -1,18 +1,23 @@
 import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { PolicyFile } from '../../src/policy/policy-file.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
 const good = readFileSync(new URL('../../examples/policy.yaml', import.meta.url), 'utf8');
 
-void t.test('edits are picked up; a bad edit or a deleted file keeps the last good policy', async (t) => {
-  const dir = t.testdir({ 'policy.yaml': good });
-  const path = join(dir, 'policy.yaml');
+/** The example policy in a test directory, reloaded only when a test says so; reload results and logs recorded. */
+function watchedPolicy(t: Test): { path: string; sink: ReturnType<typeof createLogSink>; results: string[]; file: PolicyFile } {
+  const path = join(t.testdir({ 'policy.yaml': good }), 'policy.yaml');
   const sink = createLogSink();
   const results: string[] = [];
   const file = new PolicyFile({ path, log: sink.log, onReload: (r) => void results.push(r), pollMs: 60_000 });
   t.teardown(() => file.close());
+  return { path, sink, results, file };
+}
+
+void t.test('edits are picked up; a bad edit or a deleted file keeps the last good policy', async (t) => {
+  const { path, sink, results, file } = watchedPolicy(t);
   t.equal((await file.start()).rules.length, 2);
 
   writeFileSync(path, good.replace('onMissingFederatedCredential: warn', 'onMissingFederatedCredential: deny'));
@@ -54,12 +59,7 @@ void t.test('a bad first policy refuses to start, naming the field', async (t) =
 });
 
 void t.test('deleted, restored unchanged, deleted again: both failures are reported', async (t) => {
-  const dir = t.testdir({ 'policy.yaml': good });
-  const path = join(dir, 'policy.yaml');
-  const sink = createLogSink();
-  const results: string[] = [];
-  const file = new PolicyFile({ path, log: sink.log, onReload: (r) => void results.push(r), pollMs: 60_000 });
-  t.teardown(() => file.close());
+  const { path, sink, results, file } = watchedPolicy(t);
   await file.start();
   unlinkSync(path);
   await file.reload();
