@@ -31,4 +31,19 @@ export default tseslint.config(
       complexity: 'off',
     },
   },
+  {
+    // npm test counts generated cases only through checkProperty (docs/development.md).
+    files: ['test/**/*.ts'],
+    ignores: ['test/helpers/property.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['assert', 'check'].map((property) => ({
+          object: 'fc',
+          property,
+          message: 'Use checkProperty from test/helpers/property.ts, so that npm test counts the cases.',
+        })),
+      ],
+    },
+  },
 );
