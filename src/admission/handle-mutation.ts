@@ -1,21 +1,23 @@
 import { DEFAULT_SERVICE_ACCOUNT, USE_LABEL } from '../identity/constants.js';
-import { mutatePod, type MutationDenyReason, type MutationSettings } from '../identity/mutate-pod.js';
+import { MUTATION_DENY_REASONS, mutatePod, type MutationSettings } from '../identity/mutate-pod.js';
 import { checkPod, podDisplayName, podLabels, type Pod } from '../identity/pod.js';
 import { lookupServiceAccount, type ServiceAccountLookup } from '../kube/service-account-lookup.js';
 import { createPatch, encodePatch } from './patch.js';
 import type { Decision, DecodedReview } from './review.js';
 
-/** Closed set of outcomes of `/mutate-v1-pod`, used in logs and metric labels. */
-export type MutationReason =
-  | 'Mutated'
-  | 'Unchanged'
-  | 'NotOptedIn'
-  | 'NotAPod'
-  | 'NotCreate'
-  | 'InvalidPod'
-  | 'ServiceAccountNotFound'
-  | 'ServiceAccountLookupFailed'
-  | MutationDenyReason;
+/** Closed set of outcomes of `/mutate-v1-pod`, used in logs and metric labels (each has a row in docs/errors.md). */
+export const MUTATION_REASONS = [
+  'Mutated',
+  'Unchanged',
+  'NotOptedIn',
+  'NotAPod',
+  'NotCreate',
+  'InvalidPod',
+  'ServiceAccountNotFound',
+  'ServiceAccountLookupFailed',
+  ...MUTATION_DENY_REASONS,
+] as const;
+export type MutationReason = (typeof MUTATION_REASONS)[number];
 
 export interface MutationDeps {
   readonly serviceAccounts: ServiceAccountLookup;

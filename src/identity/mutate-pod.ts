@@ -55,11 +55,8 @@ export interface MutationInput {
 }
 
 /** Closed set of reasons a pod is refused by the mutation. */
-export type MutationDenyReason =
-  | 'HostNetworkProxy'
-  | 'InvalidProxyPort'
-  | 'InvalidTokenExpiration'
-  | 'KubernetesVersionUnknown';
+export const MUTATION_DENY_REASONS = ['HostNetworkProxy', 'InvalidProxyPort', 'InvalidTokenExpiration', 'KubernetesVersionUnknown'] as const;
+export type MutationDenyReason = (typeof MUTATION_DENY_REASONS)[number];
 
 export type MutationResult =
   | { outcome: 'mutated'; pod: JsonObject; warnings: string[] }
