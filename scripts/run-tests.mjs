@@ -2,12 +2,26 @@
 // `npm test`: type check, lint, then every tap test, ending with the line
 // `N passed, N failed` (CI reads that line, not tap's own summary). Exits
 // non-zero on any failure. The full TAP stream is kept in .tap/report.tap.
+//
+// What counts (docs/development.md, "What npm test counts"):
+// - passed/failed count assertions, each once; the type check, lint and the
+//   control-plane build print their own lines and are not tests, but a
+//   failing one counts as one failure;
+// - a skip must give its reason and is named in the summary; a test or a
+//   whole file that asserted nothing is a failure unless it declared why it
+//   skips (`{ skip: 'reason' }`, or `t.plan(0, 'reason')` for a whole file);
+// - property tests report their generated cases (`# fast-check: N cases`,
+//   written by test/helpers/property.ts), printed next to the total.
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { Parser } from 'tap-parser';
+import { tsImport } from 'tsx/esm/api';
 
-const results = { passed: 0, failed: 0, skipped: 0 };
-const failures = [];
+const { countTap, formatSummary } = await tsImport('./tap-summary.ts', import.meta.url);
+
+/** Failures outside the TAP stream (checks, the control-plane build, tap itself). */
+const otherFailures = [];
+const checkLines = [];
 
 function run(command, args, options = {}) {
   return new Promise((resolve) => {
@@ -17,21 +31,17 @@ function run(command, args, options = {}) {
   });
 }
 
-async function step(name, command, args) {
+async function check(name, command, args) {
   process.stdout.write(`\n== ${name}\n`);
   const code = await run(command, args);
-  if (code === 0) {
-    results.passed++;
-    process.stdout.write(`ok: ${name}\n`);
-  } else {
-    results.failed++;
-    failures.push(`${name} (exit ${code})`);
-    process.stdout.write(`FAILED: ${name} (exit ${code})\n`);
-  }
+  const line = code === 0 ? `${name}: ok` : `${name}: FAILED (exit ${code})`;
+  if (code !== 0) otherFailures.push(`${name} (exit ${code})`);
+  checkLines.push(line);
+  process.stdout.write(`${line}\n`);
 }
 
-await step('type check (tsc --noEmit)', 'npx', ['tsc', '--noEmit', '-p', '.']);
-await step('lint (eslint)', 'npx', ['eslint', '.']);
+await check('type check (tsc --noEmit)', 'npx', ['tsc', '--noEmit', '-p', '.']);
+await check('lint (eslint)', 'npx', ['eslint', '.']);
 
 const extra = process.argv.slice(2);
 // The end-to-end suite needs a real control plane, built from Go modules once
@@ -39,15 +49,18 @@ const extra = process.argv.slice(2);
 // the test keeps its progress visible and out of the test's timeout. Without
 // Go the suite reports itself skipped with the reason, except under CI=true.
 if (extra.length === 0 || extra.some((a) => a.includes('e2e'))) {
-  process.stdout.write('\n== control plane for the end-to-end suite (scripts/build-control-plane.sh)\n');
+  const name = 'control plane for the end-to-end suite (scripts/build-control-plane.sh)';
+  process.stdout.write(`\n== ${name}\n`);
   const code = await run('bash', ['scripts/build-control-plane.sh'], { stdout: (s) => s.resume() });
+  let line = `${name}: ok`;
   if (code === 3 && process.env.CI !== 'true') {
-    process.stdout.write('Go is not installed: the end-to-end suite will be reported as skipped\n');
+    line = `${name}: Go is not installed, the end-to-end suite will be reported as skipped`;
   } else if (code !== 0) {
-    results.failed++;
-    failures.push(`building the control plane (exit ${code})`);
-    process.stdout.write(`FAILED: building the control plane (exit ${code})\n`);
+    line = `${name}: FAILED (exit ${code})`;
+    otherFailures.push(`building the control plane (exit ${code})`);
   }
+  checkLines.push(line);
+  process.stdout.write(`${line}\n`);
 }
 
 process.stdout.write('\n== tests (tap)\n');
@@ -57,44 +70,11 @@ const parser = new Parser();
 const completed = new Promise((resolve) => parser.on('complete', resolve));
 let sawPlan = false;
 parser.on('plan', () => (sawPlan = true));
-countLeafAsserts(parser);
+const summary = countTap(parser, (failure) => {
+  process.stdout.write(`not ok - ${failure.name}: ${failure.reason}\n`);
+  if (failure.diag) process.stdout.write(`${JSON.stringify(failure.diag, null, 2).split('\n').map((l) => `    ${l}`).join('\n')}\n`);
+});
 
-// Every assertion is counted once: a subtest's own summary point (the line
-// that closes it in its parent) is skipped, its assertions are counted.
-function countLeafAsserts(p, parentState) {
-  const state = { failed: 0, parent: parentState };
-  const subtests = new Map();
-  p.on('child', (child) => subtests.set(child.name, countLeafAsserts(child, state)));
-  p.on('assert', (point) => {
-    const subtest = subtests.get(point.name);
-    if (subtest) {
-      subtests.delete(point.name);
-      // A subtest that failed with no failing assertion inside (a thrown
-      // error, a timeout, a bad plan) still counts as one failure.
-      if (!point.ok && !point.todo && !point.skip && subtest.failed === 0) recordFailure(point, state);
-      return;
-    }
-    if (point.skip || point.todo) {
-      results.skipped++;
-      return;
-    }
-    if (point.ok) {
-      results.passed++;
-      return;
-    }
-    recordFailure(point, state);
-  });
-  return state;
-}
-
-function recordFailure(point, state) {
-  results.failed++;
-  for (let s = state; s; s = s.parent) s.failed++;
-  const where = point.fullname || point.name;
-  failures.push(where);
-  process.stdout.write(`not ok - ${where}\n`);
-  if (point.diag) process.stdout.write(`${JSON.stringify(point.diag, null, 2).split('\n').map((l) => `    ${l}`).join('\n')}\n`);
-}
 const tapCode = await run('npx', ['tap', '--reporter=tap', ...extra], {
   stdout: (stream) => {
     stream.pipe(raw);
@@ -102,13 +82,15 @@ const tapCode = await run('npx', ['tap', '--reporter=tap', ...extra], {
   },
 });
 await completed;
-if (tapCode !== 0 && results.failed === 0) {
-  results.failed++;
-  failures.push(`tap exited with ${tapCode}${sawPlan ? '' : ' before running any test'}`);
+if (tapCode !== 0 && summary.failed === 0) {
+  otherFailures.push(`tap exited with ${tapCode}${sawPlan ? '' : ' before running any test'}`);
 }
 
+const failed = summary.failed + otherFailures.length;
+const failures = [...otherFailures, ...summary.failures.map((f) => `${f.name}: ${f.reason}`)];
 process.stdout.write('\n');
-if (failures.length > 0) process.stdout.write(`Failures:\n${failures.map((f) => `  - ${f}`).join('\n')}\n\n`);
-if (results.skipped > 0) process.stdout.write(`(${results.skipped} skipped or todo, not counted as passed)\n`);
-process.stdout.write(`${results.passed} passed, ${results.failed} failed\n`);
-process.exit(results.failed > 0 ? 1 : 0);
+for (const line of checkLines) process.stdout.write(`${line}\n`);
+if (failures.length > 0) process.stdout.write(`Failures (${failures.length}):\n${failures.map((f) => `  - ${f}`).join('\n')}\n`);
+for (const line of formatSummary(summary)) process.stdout.write(`${line}\n`);
+process.stdout.write(`${summary.passed} passed, ${failed} failed\n`);
+process.exit(failed > 0 ? 1 : 0);
