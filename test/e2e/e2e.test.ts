@@ -20,7 +20,7 @@ import { loadConfig } from '../../src/config.js';
 import { startServer } from '../../src/server/serve.js';
 import { controlPlaneBinaries, freePorts, startControlPlane } from '../helpers/control-plane.js';
 import { helmBinary } from '../helpers/helm.js';
-import { eventually, getText } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, getText } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -83,7 +83,7 @@ void t.test('a real kube-apiserver calls the webhooks', { skip: binaries.ok ? fa
 
   let server = await startServer(loaded.config, sink.log);
   t.teardown(() => server.shutdown());
-  await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, 30_000, 'webhook ready with the chart\'s RBAC only');
+  await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, GENEROUS_WAIT_MS, 'webhook ready with the chart\'s RBAC only');
   const secret = await core.readNamespacedSecret({ name: 'wi-tls', namespace: 'wi-system' });
   t.same(Object.keys(secret.data ?? {}).sort(), ['ca.crt', 'tls.crt', 'tls.key'], 'the server created its certificate Secret');
   const caBundle = Buffer.from(secret.data?.['ca.crt'] ?? '', 'base64').toString('base64');
@@ -100,7 +100,7 @@ void t.test('a real kube-apiserver calls the webhooks', { skip: binaries.ok ? fa
     });
     created = pod;
     return (pod.spec?.containers?.[0]?.env ?? []).some((e) => e.name === 'AZURE_CLIENT_ID');
-  }, 30_000, 'a mutated pod');
+  }, GENEROUS_WAIT_MS, 'a mutated pod');
   const env = Object.fromEntries((created?.spec?.containers?.[0]?.env ?? []).map((e) => [e.name, e.value]));
   t.match(env, {
     AZURE_CLIENT_ID: CHECKOUT,
@@ -163,7 +163,7 @@ void t.test('a real kube-apiserver calls the webhooks', { skip: binaries.ok ? fa
   await eventually(async () => {
     replicaPods = (await core.listNamespacedPod({ namespace: 'checkout-prod', labelSelector: 'app=api' })).items;
     return replicaPods.length === 2;
-  }, 60_000, () => `the ReplicaSet to create 2 pods\n${plane.logs()}`);
+  }, GENEROUS_WAIT_MS, () => `the ReplicaSet to create 2 pods\n${plane.logs()}`);
   for (const pod of replicaPods) {
     const generateName = pod.metadata?.generateName ?? '';
     t.match(generateName, /^api-[a-z0-9]+-$/, `${pod.metadata?.name} was created from generateName`);
@@ -201,7 +201,7 @@ void t.test('a real kube-apiserver calls the webhooks', { skip: binaries.ok ? fa
 
   // The webhook returns (same Secret, same configuration): opted-in pods are admitted and mutated again.
   server = await startServer(loaded.config, sink.log);
-  await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, 30_000, 'webhook ready again');
+  await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, GENEROUS_WAIT_MS, 'webhook ready again');
   const readmitted = await apply('apiVersion: v1\nkind: Pod\nmetadata: {name: while-down, namespace: checkout-prod, labels: {azure.workload.identity/use: "true"}}\nspec: {serviceAccountName: checkout-api, containers: [{name: c, image: i}]}\n');
   t.equal(readmitted.code, 0, `the same pod is admitted once the webhook is back: ${readmitted.out}`);
   const back = await core.readNamespacedPod({ name: 'while-down', namespace: 'checkout-prod' });

@@ -4,7 +4,7 @@
 // on the resumed watch, and slow GETs on a cache miss.
 import t from 'tap';
 import { HARNESS, startHarness, waitReady, type Harness } from '../helpers/harness.js';
-import { eventually, getText } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, getText } from '../helpers/https-client.js';
 import { assertNoSecrets, clientIdAnnotation, injectedClientId, KUBE_TOKEN, mutatePod, readMetric } from './support.js';
 
 const OLD_ID = HARNESS.CLIENT_ID;
@@ -59,7 +59,7 @@ void t.test('down at start: not ready, pods are denied ServiceAccountLookupFaile
 void t.test('down after the cache synced: cached ServiceAccounts keep answering, misses are denied, changes made meanwhile arrive when it is back', async (t) => {
   const h = await startHarness(t);
   await waitReady(h);
-  await eventually(() => h.api.watcherCount() === 1, 5000, 'the ServiceAccount watch is open');
+  await eventually(() => h.api.watcherCount() === 1, GENEROUS_WAIT_MS, 'the ServiceAccount watch is open');
 
   h.api.down = true;
   h.api.cutWatches();
@@ -72,9 +72,9 @@ void t.test('down after the cache synced: cached ServiceAccounts keep answering,
 
   // Created while the server cannot reach the API server; the watch history keeps the event.
   h.api.putServiceAccount('default', 'created-in-outage', clientIdAnnotation(NEW_ID));
-  await eventually(async () => (await readMetric(h.server.metricsPort, 'wi_admission_informer_restarts_total', { cause: 'error' })) >= 1, 10_000, 'a failed watch counted');
+  await eventually(async () => (await readMetric(h.server.metricsPort, 'wi_admission_informer_restarts_total', { cause: 'error' })) >= 1, GENEROUS_WAIT_MS, 'a failed watch counted');
   h.api.down = false;
-  await eventually(async () => (await cacheSize(h)) === 2, 20_000, 'the informer caught up');
+  await eventually(async () => (await cacheSize(h)) === 2, GENEROUS_WAIT_MS, 'the informer caught up');
   const gets = liveGets(h, 'created-in-outage');
   const late = await mutatePod(h, 'u-late', 'created-in-outage');
   t.equal(injectedClientId(late.pod, late.response), NEW_ID);
@@ -89,7 +89,7 @@ void t.test('watch cut mid-stream: the watch resumes from the last resourceVersi
     api.putServiceAccount('default', 'doomed', clientIdAnnotation(OLD_ID));
   });
   await waitReady(h);
-  await eventually(() => h.api.watcherCount() === 1, 5000, 'the ServiceAccount watch is open');
+  await eventually(() => h.api.watcherCount() === 1, GENEROUS_WAIT_MS, 'the ServiceAccount watch is open');
   const before = await mutatePod(h, 'u-before', 'changing');
   t.equal(injectedClientId(before.pod, before.response), OLD_ID);
   const lists = serviceAccountLists(h);
@@ -102,7 +102,7 @@ void t.test('watch cut mid-stream: the watch resumes from the last resourceVersi
   t.equal(h.api.watcherCount(), 0, 'the changes were made while the watch was cut');
 
   // workload + changing + born: the last event (born) is applied, so the ones before it are too.
-  await eventually(async () => (await cacheSize(h)) === 3 && h.api.watcherCount() === 1, 10_000, 'the watch resumed and caught up');
+  await eventually(async () => (await cacheSize(h)) === 3 && h.api.watcherCount() === 1, GENEROUS_WAIT_MS, 'the watch resumed and caught up');
   t.equal(serviceAccountLists(h), lists, 'resumed without a relist');
   t.ok(
     (await readMetric(h.server.metricsPort, 'wi_admission_informer_restarts_total', { cause: 'error' })) +
@@ -126,7 +126,7 @@ void t.test('410 Gone on the resumed watch: the informer relists, and after the 
     api.putServiceAccount('default', 'doomed', clientIdAnnotation(OLD_ID));
   });
   await waitReady(h);
-  await eventually(() => h.api.watcherCount() === 1, 5000, 'the ServiceAccount watch is open');
+  await eventually(() => h.api.watcherCount() === 1, GENEROUS_WAIT_MS, 'the ServiceAccount watch is open');
   const before = await mutatePod(h, 'u-before', 'doomed');
   t.equal(injectedClientId(before.pod, before.response), OLD_ID, 'doomed is cached with the old client ID');
 
@@ -138,9 +138,9 @@ void t.test('410 Gone on the resumed watch: the informer relists, and after the 
   const compactedAt = Math.max(...watchStarts(h), 0);
   t.equal(h.api.watcherCount(), 0, 'the changes were made while the watch was cut');
 
-  await eventually(async () => (await readMetric(h.server.metricsPort, 'wi_admission_informer_restarts_total', { cause: 'expired' })) >= 1, 10_000, 'the 410 counted');
+  await eventually(async () => (await readMetric(h.server.metricsPort, 'wi_admission_informer_restarts_total', { cause: 'expired' })) >= 1, GENEROUS_WAIT_MS, 'the 410 counted');
   // The informer opens a watch only after the relist replaced the store, and from the relist's resourceVersion.
-  await eventually(() => watchStarts(h).some((rv) => rv > compactedAt) && h.api.watcherCount() === 1, 10_000, 'the watch restarted after the relist');
+  await eventually(() => watchStarts(h).some((rv) => rv > compactedAt) && h.api.watcherCount() === 1, GENEROUS_WAIT_MS, 'the watch restarted after the relist');
 
   const gets = { changing: liveGets(h, 'changing'), born: liveGets(h, 'born'), doomed: liveGets(h, 'doomed') };
   const changed = await mutatePod(h, 'u-changed', 'changing');
@@ -156,31 +156,37 @@ void t.test('410 Gone on the resumed watch: the informer relists, and after the 
 });
 
 void t.test('slow GET on a cache miss: bounded by --sa-lookup-timeout, then ServiceAccountLookupFailed; cached answers do not wait behind it', async (t) => {
-  const h = await startHarness(t, ['--sa-lookup-timeout', '1s']);
+  // The bound is the only wait here, and it is generous for what must happen within it: one cached admission.
+  const h = await startHarness(t, ['--sa-lookup-timeout', '8s']);
   await waitReady(h);
   h.api.putServiceAccount('default', 'slow', clientIdAnnotation(NEW_ID), { silent: true });
   h.api.putServiceAccount('default', 'in-time', clientIdAnnotation(NEW_ID), { silent: true });
 
-  h.api.getDelayMs = 4000;
-  const order: string[] = [];
+  // The API server holds this GET: only the lookup's own bound can end the wait.
+  const releaseSlow = h.api.holdServiceAccountGets('slow');
+  t.teardown(releaseSlow);
+  let slowAnswered = false;
   const slow = mutatePod(h, 'u-slow', 'slow').then((r) => {
-    order.push('slow answered');
+    slowAnswered = true;
     return r;
   });
-  await eventually(() => liveGets(h, 'slow') === 1, 5000, 'the live GET started');
+  await eventually(() => liveGets(h, 'slow') === 1, GENEROUS_WAIT_MS, 'the live GET started');
   const cached = await mutatePod(h, 'u-cached', 'workload');
-  order.push('cached answered');
+  t.equal(slowAnswered, false, 'the cached admission was answered while the slow one still waited');
   t.equal(injectedClientId(cached.pod, cached.response), OLD_ID);
   const result = await slow;
   const get = h.api.calls.find((c) => c.verb === 'get' && c.name === 'slow');
-  t.equal(get?.answeredAt, undefined, 'answered while the API server was still working on the GET');
-  t.same(order, ['cached answered', 'slow answered'], 'the cached admission did not wait for the slow one');
+  t.equal(get?.answeredAt, undefined, 'answered while the API server still held the GET');
   t.equal(result.response.allowed, false);
-  t.equal(result.response.status?.message, 'wi-admission: Pod default/pod-u-slow: could not read ServiceAccount default/slow (no answer from the API server within 1000 ms). The pod was not admitted unmutated; retry, and check that the webhook can reach the API server. [ServiceAccountLookupFailed]');
+  t.equal(result.response.status?.message, 'wi-admission: Pod default/pod-u-slow: could not read ServiceAccount default/slow (no answer from the API server within 8000 ms). The pod was not admitted unmutated; retry, and check that the webhook can reach the API server. [ServiceAccountLookupFailed]');
 
-  h.api.getDelayMs = 50;
-  const inTime = await mutatePod(h, 'u-in-time', 'in-time');
-  t.equal(injectedClientId(inTime.pod, inTime.response), NEW_ID, 'a slow answer within the timeout is used');
+  // A GET that is slow but answers within the bound is used.
+  const releaseInTime = h.api.holdServiceAccountGets('in-time');
+  const inTime = mutatePod(h, 'u-in-time', 'in-time');
+  await eventually(() => liveGets(h, 'in-time') === 1, GENEROUS_WAIT_MS, 'the second live GET started');
+  releaseInTime();
+  const answered = await inTime;
+  t.equal(injectedClientId(answered.pod, answered.response), NEW_ID, 'a slow answer within the timeout is used');
   t.equal(await readMetric(h.server.metricsPort, 'wi_admission_serviceaccount_lookups_total', { result: 'error' }), 1);
   t.equal(await readMetric(h.server.metricsPort, 'wi_admission_serviceaccount_lookups_total', { result: 'live' }), 1);
 });

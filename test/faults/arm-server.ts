@@ -17,7 +17,7 @@ import type { Test } from 'tap';
 import { writeDevCertificates } from '../../src/certs/issue.js';
 import { FakeArm, type FakeArmIdentity } from '../helpers/fake-arm.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';
-import { eventually, getText, post } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, getText, post } from '../helpers/https-client.js';
 import { serviceAccountReview } from '../helpers/reviews.js';
 import { assertNoSecrets, clientIdAnnotation, KUBE_TOKEN, parseLogLines, TENANT_ID, type ReviewResponse } from './support.js';
 
@@ -121,7 +121,7 @@ export async function startArmServer(t: Test, args: string[], prepare: (arm: Fak
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   t.teardown(() => stopChild(child));
 
-  await eventually(() => /"msg":"listening"/.test(output) || child.exitCode !== null, 30_000, 'server listening');
+  await eventually(() => /"msg":"listening"/.test(output) || child.exitCode !== null, GENEROUS_WAIT_MS, 'server listening');
   if (!/"msg":"listening"/.test(output)) throw new Error(`the server exited with ${child.exitCode}:\n${output}`);
   const ports = JSON.parse(output.split('\n').find((l) => l.includes('"msg":"listening"')) ?? '{}') as { webhookPort: number; healthPort: number; metricsPort: number };
   return {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { createCertificateAuthority, issueServerCertificate } from '../../src/certs/issue.js';
 import { startHarness, waitReady, type Harness } from '../helpers/harness.js';
-import { eventually, post } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, post } from '../helpers/https-client.js';
 import { labelledPod, podReview } from '../helpers/reviews.js';
 import { assertNoSecrets, atomicWriterDir, isWellFormedAnswer, KUBE_TOKEN, readMetric, servedIssuer } from './support.js';
 
@@ -50,7 +50,7 @@ void t.test('half-written, mismatched, garbage and deleted pairs keep the previo
     const errors = await reloadErrors(h);
     const logged = h.sink.lines.length;
     write();
-    await eventually(async () => (await reloadErrors(h)) > errors, 10_000, `${what}: counted as an error`);
+    await eventually(async () => (await reloadErrors(h)) > errors, GENEROUS_WAIT_MS, `${what}: counted as an error`);
     t.equal(await servedIssuer(h.server.webhookPort), original, `${what}: the previous pair is still served`);
     const res = await post(h.server.webhookPort, '/mutate-v1-pod', body(`u-${code}`), { ca: h.ca, agent: new Agent({ keepAlive: false }) });
     t.equal(res.status, 200, `${what}: a new connection still completes a verified handshake and is answered`);
@@ -60,7 +60,7 @@ void t.test('half-written, mismatched, garbage and deleted pairs keep the previo
   }
 
   files(pair.cert, pair.key);
-  await eventually(async () => (await servedIssuer(h.server.webhookPort)) === 'next CA', 10_000, 'the completed pair is served');
+  await eventually(async () => (await servedIssuer(h.server.webhookPort)) === 'next CA', GENEROUS_WAIT_MS, 'the completed pair is served');
   const res = await post(h.server.webhookPort, '/mutate-v1-pod', body('u-next'), { ca: next.cert, agent: new Agent({ keepAlive: false }) });
   t.equal(res.status, 200, 'clients trusting only the new CA connect');
   t.ok((await expiryGauge(h)) < originalExpiry, 'the expiry gauge follows the new pair (7 days)');
@@ -105,23 +105,23 @@ void t.test('rotation under load in a Secret volume layout: no request fails, ne
   const load = Promise.all([worker(fresh, 'fresh-a'), worker(fresh, 'fresh-b'), worker(fresh, 'fresh-c'), worker(reused, 'kept-a'), worker(reused, 'kept-b')]);
   const rotate = async (files: Record<string, string>, expect: string, what: string): Promise<void> => {
     const before = sent;
-    await eventually(() => sent > before + 20, 10_000, `requests before ${what}`);
+    await eventually(() => sent > before + 20, GENEROUS_WAIT_MS, `requests before ${what}`);
     volume?.write(files);
     await eventually(async () => {
       const issuer = await servedIssuer(h.server.webhookPort);
       issuersSeen.add(issuer);
       return issuer === expect;
-    }, 10_000, `${what}: ${expect} served`);
+    }, GENEROUS_WAIT_MS, `${what}: ${expect} served`);
   };
 
   await rotate({ 'ca.crt': second.cert, 'tls.crt': secondPair.cert, 'tls.key': secondPair.key }, 'second CA', 'the first rotation');
   const errors = await reloadErrors(h);
   volume.write({ 'ca.crt': third.cert, 'tls.crt': 'garbage', 'tls.key': thirdPair.key });
-  await eventually(async () => (await reloadErrors(h)) > errors, 10_000, 'the garbage update counted');
+  await eventually(async () => (await reloadErrors(h)) > errors, GENEROUS_WAIT_MS, 'the garbage update counted');
   t.equal(await servedIssuer(h.server.webhookPort), 'second CA', 'the garbage update keeps the second pair');
   await rotate({ 'ca.crt': third.cert, 'tls.crt': thirdPair.cert, 'tls.key': thirdPair.key }, 'third CA', 'the second rotation');
   const last = sent;
-  await eventually(() => sent > last + 20, 10_000, 'requests after the last rotation');
+  await eventually(() => sent > last + 20, GENEROUS_WAIT_MS, 'requests after the last rotation');
   stop = true;
   await load;
 

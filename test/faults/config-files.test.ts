@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { startHarness, waitReady, type Harness } from '../helpers/harness.js';
-import { eventually, getText, post } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, getText, post } from '../helpers/https-client.js';
 import { serviceAccountReview } from '../helpers/reviews.js';
 import { assertNoSecrets, atomicWriterDir, clientIdAnnotation, KUBE_TOKEN, readMetric, sumMetric, type ReviewResponse } from './support.js';
 
@@ -56,14 +56,14 @@ void t.test('the policy file deleted: the last good policy keeps deciding, logge
   t.match(denied.status?.message, /\[IdentityNotApproved\]$/);
 
   unlinkSync(join(h.configDir, 'policy.yaml'));
-  await eventually(async () => (await readMetric(h.server.metricsPort, 'wi_admission_policy_reloads_total', { result: 'error' })) >= 1, 20_000, 'the failed reload counted');
+  await eventually(async () => (await readMetric(h.server.metricsPort, 'wi_admission_policy_reloads_total', { result: 'error' })) >= 1, GENEROUS_WAIT_MS, 'the failed reload counted');
   t.same(await validate(h, 'u2', BILLING), { ...denied, uid: 'u2' }, 'the same answer as before the file went away');
   const line = h.sink.lines.find((l) => l.msg === 'policy rejected, keeping the last good policy');
   t.match(line, { level: 40, component: 'policy', path: join(h.configDir, 'policy.yaml'), error: /cannot read .*policy\.yaml: ENOENT/ });
   t.equal((await getText(h.server.healthPort, '/readyz')).status, 200, 'still ready: it still decides');
 
   writeFileSync(join(h.configDir, 'policy.yaml'), RELAXED);
-  await eventually(async () => (await validate(h, 'u3', BILLING)).allowed, 20_000, 'the restored (relaxed) policy applies');
+  await eventually(async () => (await validate(h, 'u3', BILLING)).allowed, GENEROUS_WAIT_MS, 'the restored (relaxed) policy applies');
   t.match((await validate(h, 'u4', BILLING)).warnings?.[0], /rule "team-must-own-identity" requires tag owner=checkout-team/);
   t.ok(h.sink.lines.some((l) => l.msg === 'policy loaded' && l.component === 'policy'), 'the reload is logged');
 });
@@ -79,7 +79,7 @@ void t.test('the identities file deleted or replaced by garbage: the last good i
     const errors = sumMetric(await metricsText(h), 'wi_admission_inventory_refreshes_total', { result: 'error' });
     const logged = h.sink.lines.length;
     damage();
-    await eventually(async () => sumMetric(await metricsText(h), 'wi_admission_inventory_refreshes_total', { result: 'error' }) > errors, 20_000, `${what}: the failed refresh counted`);
+    await eventually(async () => sumMetric(await metricsText(h), 'wi_admission_inventory_refreshes_total', { result: 'error' }) > errors, GENEROUS_WAIT_MS, `${what}: the failed refresh counted`);
     t.same(await validate(h, `u-${what}`, CHECKOUT), { uid: `u-${what}`, allowed: true }, `${what}: still approved from the last good inventory`);
     t.equal(await readMetric(h.server.metricsPort, 'wi_admission_inventory_identities'), 2, `${what}: the inventory size is unchanged`);
     const line = h.sink.lines.slice(logged).find((l) => l.msg === 'inventory refresh failed, serving the last good inventory');
@@ -87,7 +87,7 @@ void t.test('the identities file deleted or replaced by garbage: the last good i
   }
 
   writeFileSync(path, MORE_IDENTITIES);
-  await eventually(async () => (await readMetric(h.server.metricsPort, 'wi_admission_inventory_identities')) === 3, 20_000, 'the good file applies');
+  await eventually(async () => (await readMetric(h.server.metricsPort, 'wi_admission_inventory_identities')) === 3, GENEROUS_WAIT_MS, 'the good file applies');
   t.same(await validate(h, 'u-new', NEW_IDENTITY), { uid: 'u-new', allowed: true }, 'the added identity is known');
 });
 
@@ -108,13 +108,13 @@ void t.test('a ConfigMap volume update with garbage in both files keeps both las
   await eventually(async () => {
     const now = await metricsText(h);
     return sumMetric(now, 'wi_admission_policy_reloads_total', { result: 'error' }) > before.policy && sumMetric(now, 'wi_admission_inventory_refreshes_total', { result: 'error' }) > before.inventory;
-  }, 20_000, 'both failures counted');
+  }, GENEROUS_WAIT_MS, 'both failures counted');
   t.match(await validate(h, 'u2', BILLING), { allowed: false, status: { code: 403 } }, 'the last good policy still denies');
   t.same(await validate(h, 'u3', CHECKOUT), { uid: 'u3', allowed: true }, 'the last good inventory still approves');
   t.ok(h.sink.lines.some((l) => l.msg === 'policy rejected, keeping the last good policy' && String(l.error).includes('spec.defaultAction')), 'the policy error names the field');
 
   volume.write({ 'policy.yaml': RELAXED, 'identities.json': MORE_IDENTITIES });
-  await eventually(async () => (await validate(h, 'u4', BILLING)).allowed && (await validate(h, 'u5', NEW_IDENTITY)).allowed, 20_000, 'both new versions apply');
+  await eventually(async () => (await validate(h, 'u4', BILLING)).allowed && (await validate(h, 'u5', NEW_IDENTITY)).allowed, GENEROUS_WAIT_MS, 'both new versions apply');
   assertNoSecrets(t, h.sink.text(), { 'the kubeconfig token': KUBE_TOKEN, 'the serving private key': readFileSync(join(h.certDir, 'tls.key'), 'utf8') });
 });
 

@@ -15,7 +15,7 @@ import { loadConfig } from '../../src/config.js';
 import { startServer } from '../../src/server/serve.js';
 import { FakeKubeApi, type KubeCall } from '../helpers/fake-kube-api.js';
 import { helmBinary } from '../helpers/helm.js';
-import { eventually, getText, post } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, getText, post } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { labelledPod, podReview } from '../helpers/reviews.js';
 import { assertNoSecrets, clientIdAnnotation, KUBE_TOKEN, TENANT_ID } from './support.js';
@@ -130,7 +130,7 @@ async function runAsDeployed(t: Test, objects: K8sObject[], api: FakeKubeApi, di
   const sink = createLogSink('debug');
   const server = await startServer(loaded.config, sink.log);
   t.teardown(() => server.shutdown());
-  await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, 20_000, 'the server ready');
+  await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, GENEROUS_WAIT_MS, 'the server ready');
 
   // Cache misses: a ServiceAccount and a Namespace the informers have not delivered (the fake's Namespace watch stays idle).
   api.putServiceAccount('default', 'not-cached', clientIdAnnotation(CHECKOUT), { silent: true });

@@ -1,7 +1,9 @@
 // SIGTERM under load, on the real executable: readiness goes false first, the
 // listener keeps accepting and answering through --shutdown-delay, and only
 // then are new connections refused. Every request whose connection the server
-// accepted gets a 200 with a well-formed AdmissionReview.
+// accepted gets a 200 with a well-formed AdmissionReview. An admission held
+// in flight at the stand-in API server keeps the drain open while the test
+// looks, so the order of events is observed, not raced.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
@@ -9,7 +11,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { writeDevCertificates } from '../../src/certs/issue.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';
-import { eventually, getText } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, getText } from '../helpers/https-client.js';
 import { labelledPod, podReview } from '../helpers/reviews.js';
 import { assertNoSecrets, clientIdAnnotation, isWellFormedAnswer, KUBE_TOKEN, TENANT_ID } from './support.js';
 
@@ -30,8 +32,8 @@ interface Attempt {
 }
 
 /** One admission request that records whether the server ever accepted its connection. */
-function attempt(port: number, ca: string, agent: Agent, uid: string): Promise<Attempt> {
-  const body = JSON.stringify(podReview(labelledPod(`pod-${uid}`, 'workload'), { uid }));
+function attempt(port: number, ca: string, agent: Agent, uid: string, serviceAccount = 'workload'): Promise<Attempt> {
+  const body = JSON.stringify(podReview(labelledPod(`pod-${uid}`, serviceAccount), { uid }));
   const started = performance.now();
   return new Promise((resolve) => {
     let accepted = false;
@@ -70,39 +72,33 @@ void t.test('SIGTERM under load: readiness false before any refusal, every accep
   await api.start();
   t.teardown(() => api.stop());
   api.putServiceAccount('default', 'workload', clientIdAnnotation(CLIENT_ID));
+  // One admission whose live GET the API server holds (a ServiceAccount the cache has not seen):
+  // it keeps the drain open (the admission listener waits for it, the probe listener waits for
+  // that) until the test has seen every phase.
+  const releaseHeld = api.holdServiceAccountGets('held');
+  t.teardown(releaseHeld);
 
+  // The shutdown delay is the window in which new connections are still accepted during the drain;
+  // what must happen in it (a probe and a few requests) takes milliseconds, so 10 s is generous.
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', main, 'serve', '--webhook-addr', '127.0.0.1:0', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0',
-      '--webhook-cert-dir', join(dir, 'certs'), '--kubeconfig', api.writeKubeconfig(dir), '--shutdown-delay', '1500ms', '--log-level', 'info'],
+      '--webhook-cert-dir', join(dir, 'certs'), '--kubeconfig', api.writeKubeconfig(dir), '--shutdown-delay', '10s', '--sa-lookup-timeout', '120s', '--log-level', 'info'],
     { env: { ...process.env, AZURE_TENANT_ID: TENANT_ID }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  let exitedAt: number | undefined;
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
-    exitedAt = performance.now();
-    resolve(code);
-  }));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   t.teardown(() => void child.kill('SIGKILL'));
 
-  await eventually(() => /"msg":"listening"/.test(output), 30_000, 'server listening');
+  await eventually(() => /"msg":"listening"/.test(output), GENEROUS_WAIT_MS, 'server listening');
   const ports = JSON.parse(output.split('\n').find((l) => l.includes('"msg":"listening"')) ?? '{}') as { webhookPort: number; healthPort: number };
-  await eventually(async () => (await getText(ports.healthPort, '/readyz')).status === 200, 15_000, 'ready');
+  await eventually(async () => (await getText(ports.healthPort, '/readyz')).status === 200, GENEROUS_WAIT_MS, 'ready');
 
-  // Readiness as a kubelet would see it, polled until the process is gone.
-  let notReadyAt: number | undefined;
-  let polling = true;
-  const poller = (async () => {
-    while (polling) {
-      const status = await getText(ports.healthPort, '/readyz').then((r) => r.status, () => 0);
-      if (status === 503 && notReadyAt === undefined) notReadyAt = performance.now();
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-
-  // Load: fresh connections (each a new TLS handshake) and kept-alive ones, until the process exits.
+  // Load: fresh connections (each a new TLS handshake) and kept-alive ones, from before SIGTERM
+  // into the drain; it stops before the delay ends (a listener closing under a connection that
+  // is accepted but idle resets it, which is how TCP servers close).
   const fresh = new Agent({ keepAlive: false, maxSockets: Infinity });
   const kept = new Agent({ keepAlive: true, maxSockets: 2 });
   t.teardown(() => {
@@ -111,34 +107,55 @@ void t.test('SIGTERM under load: readiness false before any refusal, every accep
   });
   const attempts: Attempt[] = [];
   let n = 0;
+  let loading = true;
+  t.teardown(() => void (loading = false));
   const worker = async (agent: Agent, name: string): Promise<void> => {
-    while (exitedAt === undefined) {
+    while (loading) {
       const a = await attempt(ports.webhookPort, ca, agent, `${name}-${n++}`);
       attempts.push(a);
-      if (!a.accepted) await new Promise((r) => setTimeout(r, 5)); // refused: retry, as the API server would, without spinning
+      await new Promise((r) => setTimeout(r, 2));
     }
   };
   const load = Promise.all([worker(fresh, 'fresh-a'), worker(fresh, 'fresh-b'), worker(fresh, 'fresh-c'), worker(kept, 'kept-a'), worker(kept, 'kept-b')]);
-  await eventually(() => attempts.filter((a) => a.status === 200).length >= 30, 20_000, 'load before SIGTERM');
+  await eventually(() => attempts.filter((a) => a.status === 200).length >= 30, GENEROUS_WAIT_MS, 'load before SIGTERM');
+  api.putServiceAccount('default', 'held', clientIdAnnotation(CLIENT_ID), { silent: true });
+  const held = attempt(ports.webhookPort, ca, fresh, 'held', 'held');
+  await eventually(() => api.calls.some((c) => c.verb === 'get' && c.name === 'held'), GENEROUS_WAIT_MS, 'the held admission in flight');
 
   const sigtermAt = performance.now();
   child.kill('SIGTERM');
-  const code = await exited;
+  // Readiness as a kubelet sees it: the probes answer until the held admission is released.
+  await eventually(async () => (await getText(ports.healthPort, '/readyz')).status === 503, GENEROUS_WAIT_MS, '/readyz 503 after SIGTERM');
+  const notReadyAt = performance.now();
+  // The drain: connections made from now on are still accepted and answered (within the delay).
+  const drained = (prefix: string): boolean => attempts.some((a) => a.uid.startsWith(prefix) && a.started > notReadyAt && a.status === 200);
+  await eventually(() => drained('fresh-') && drained('kept-'), GENEROUS_WAIT_MS, 'fresh and kept-alive requests answered during the drain');
+  loading = false;
   await load;
-  polling = false;
-  await poller;
+  // Then the delay ends and the listener closes: new connections are refused, while readiness still says 503.
+  let probe: Attempt | undefined;
+  const prober = new Agent({ keepAlive: false });
+  t.teardown(() => prober.destroy());
+  await eventually(async () => {
+    probe = await attempt(ports.webhookPort, ca, prober, `probe-${n++}`);
+    return !probe.accepted;
+  }, GENEROUS_WAIT_MS, 'the listener to close after the shutdown delay');
+  const stillNotReady = await getText(ports.healthPort, '/readyz');
+  releaseHeld();
+  const heldAnswer = await held;
+  const code = await exited;
 
-  const refused = attempts.filter((a) => !a.accepted);
-  const acceptedFailures = attempts.filter((a) => a.accepted && (a.status !== 200 || !isWellFormedAnswer(a.json, a.uid)));
-  const firstRefusedAt = Math.min(...refused.map((a) => a.ended));
-  t.ok(notReadyAt !== undefined, '/readyz answered 503 during the drain');
-  t.ok(refused.length > 0, `connections were refused once the listener closed (${refused.length}: ${[...new Set(refused.map((a) => a.error))].join(', ')})`);
-  t.ok(notReadyAt !== undefined && notReadyAt < firstRefusedAt, 'readiness went false before the first refused connection');
-  t.same(acceptedFailures.map((a) => `${a.uid}: ${a.error ?? `HTTP ${a.status}`}`), [], `every one of the ${attempts.length - refused.length} accepted requests got a 200 with a well-formed AdmissionReview`);
+  t.same(attempts.filter((a) => !a.accepted).map((a) => `${a.uid}: ${a.error}`), [], 'no connection was refused under load, before or during the drain');
+  t.ok(probe && !probe.accepted, `a new connection was refused once the listener closed (${probe?.error})`);
+  t.equal(stillNotReady.status, 503, '/readyz still answered 503 then (readiness went false before any refusal)');
+  const accepted = [...attempts, heldAnswer];
+  const acceptedFailures = accepted.filter((a) => a.status !== 200 || !isWellFormedAnswer(a.json, a.uid));
+  t.same(acceptedFailures.map((a) => `${a.uid}: ${a.error ?? `HTTP ${a.status}`}`), [], `every one of the ${accepted.length} requests got a 200 with a well-formed AdmissionReview`);
+  t.equal(heldAnswer.status, 200, 'the admission in flight from before SIGTERM to after the listener closed was answered');
 
-  // The drain: after readiness went false the listener still took new connections and answered them, asking clients to go elsewhere.
-  const duringDrain = attempts.filter((a) => a.accepted && a.started > (notReadyAt ?? Infinity) && a.status === 200);
-  t.ok(duringDrain.length > 0, `requests started after readiness went false were answered (${duringDrain.length})`);
+  // After readiness went false the listener still took new connections and answered them, asking clients to go elsewhere.
+  const duringDrain = attempts.filter((a) => a.started > notReadyAt && a.status === 200);
+  t.ok(duringDrain.some((a) => a.uid.startsWith('fresh-')), `new connections made after readiness went false were answered (${duringDrain.length} requests)`);
   // Kept-alive clients (fresh ones ask for Connection: close themselves) are told to reconnect elsewhere.
   const keptDuringDrain = duringDrain.filter((a) => a.uid.startsWith('kept-'));
   t.ok(keptDuringDrain.length > 0 && keptDuringDrain.every((a) => a.connectionHeader === 'close'), `kept-alive answers during the drain carry Connection: close (${keptDuringDrain.length})`);

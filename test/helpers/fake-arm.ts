@@ -64,6 +64,9 @@ export class FakeArm {
   caCert = '';
   private baseUrl = '';
   private readonly failures: ScriptedFailure[] = [];
+  /** While set, identity listing pages wait for it (see holdListings). */
+  private listingGate: Promise<void> | undefined;
+  private releaseListings: (() => void) | undefined;
   private server: LoopbackTlsServer | undefined;
 
   /** `extraHosts`: more names in its certificate, e.g. login.microsoftonline.com when reached through a CONNECT proxy. */
@@ -79,6 +82,7 @@ export class FakeArm {
   }
 
   async stop(): Promise<void> {
+    this.releaseListings?.();
     await this.server?.close();
   }
 
@@ -88,6 +92,24 @@ export class FakeArm {
     for (let i = 0; i < (options.count ?? 1); i++) {
       this.failures.push({ status, headers: options.headers ?? {}, code: options.code ?? (status === 429 ? 'TooManyRequests' : 'InternalServerError') });
     }
+  }
+
+  /**
+   * Holds every page of the identity listings (not federated credentials,
+   * not tokens) unanswered until the returned `release` is called: a
+   * listing stays in flight for as long as the test needs to look, instead
+   * of racing a delay. The requests still arrive and are recorded.
+   */
+  holdListings(): () => void {
+    this.releaseListings?.();
+    const gate = new Promise<void>((resolve) => {
+      this.releaseListings = () => {
+        resolve();
+        if (this.listingGate === gate) this.listingGate = undefined;
+      };
+    });
+    this.listingGate = gate;
+    return this.releaseListings ?? (() => undefined);
   }
 
   armRequests(): FakeArmRequest[] {
@@ -118,6 +140,7 @@ export class FakeArm {
     if (failure) return armError(res, failure.status, failure.code, `scripted ${failure.status}`, failure.headers);
     if (!url.searchParams.get('api-version')) return armError(res, 400, 'MissingApiVersionParameter', 'The api-version query parameter is required.');
 
+    if (url.pathname.toLowerCase().endsWith(PROVIDER.toLowerCase())) await this.listingGate;
     const segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
     // subscriptions/{sub}[/resourceGroups/{rg}]/providers/Microsoft.ManagedIdentity/userAssignedIdentities[/{name}/federatedIdentityCredentials]
     const lower = url.pathname.toLowerCase();

@@ -76,8 +76,6 @@ interface WatchEvent {
  */
 export class FakeKubeApi {
   gitVersion = 'v1.31.4';
-  /** Delay before answering single-object GETs (slow API server). */
-  getDelayMs = 0;
   /** When true every request gets a 503 (API server down). */
   down = false;
   readonly requests: string[] = [];
@@ -97,6 +95,8 @@ export class FakeKubeApi {
   private readonly webhookConfigurations = new Map<string, StoredObject>();
 
   private caCert = '';
+  /** ServiceAccount names whose single-object GETs wait for `release()` (a slow API server, on the test's cue). */
+  private readonly holds = new Map<string, { gate: Promise<void>; release: () => void }>();
 
   /** Listens on 127.0.0.1 over TLS with a CA of its own, which the kubeconfig trusts. */
   async start(): Promise<number> {
@@ -110,6 +110,7 @@ export class FakeKubeApi {
   }
 
   async stop(): Promise<void> {
+    for (const hold of this.holds.values()) hold.release();
     for (const w of this.watchers) w.res.end();
     await this.server?.close();
   }
@@ -201,6 +202,26 @@ export class FakeKubeApi {
     return hooks?.map((h) => Buffer.from(h.clientConfig.caBundle ?? '', 'base64').toString('utf8'));
   }
 
+  /**
+   * Holds every GET of a ServiceAccount named in `names` (any namespace)
+   * unanswered until the returned `release` is called, so that a test can
+   * keep an admission in flight for as long as it needs instead of racing a
+   * delay. The requests still arrive and are recorded in `calls`.
+   */
+  holdServiceAccountGets(...names: string[]): () => void {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const hold = {
+      gate,
+      release: () => {
+        release();
+        for (const name of names) if (this.holds.get(name) === hold) this.holds.delete(name);
+      },
+    };
+    for (const name of names) this.holds.set(name, hold);
+    return hold.release;
+  }
+
   /** Ends every open watch stream (the server closing them, or a cut connection). */
   cutWatches(): void {
     for (const w of this.watchers) w.res.destroy();
@@ -273,7 +294,7 @@ export class FakeKubeApi {
     }
     const match = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/]+)$/.exec(url.pathname);
     if (match) {
-      if (this.getDelayMs > 0) await new Promise((r) => setTimeout(r, this.getDelayMs));
+      await this.holds.get(match[2] ?? '')?.gate;
       const object = this.objects.get(`${match[1]}/${match[2]}`);
       if (!object) return this.status(res, 404, 'NotFound', `serviceaccounts "${match[2]}" not found`);
       return this.json(res, 200, object);

@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { writeDevCertificates } from '../../src/certs/issue.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { FakeKubeApi } from './fake-kube-api.js';
-import { eventually, getText } from './https-client.js';
+import { eventually, GENEROUS_WAIT_MS, getText } from './https-client.js';
 import { createLogSink } from './log-sink.js';
 
 export const HARNESS = {
@@ -48,7 +48,8 @@ export async function startHarness(
       '--webhook-cert-dir', certDir,
       '--kubeconfig', api.writeKubeconfig(dir),
       '--shutdown-delay', '0ms',
-      '--sa-lookup-timeout', '1s',
+      // Generous: the stand-in answers live GETs at once unless a test holds them.
+      '--sa-lookup-timeout', '10s',
       ...extraArgs,
     ],
     { AZURE_TENANT_ID: HARNESS.TENANT },
@@ -64,7 +65,7 @@ export async function startHarness(
 }
 
 export async function waitReady(h: Harness): Promise<void> {
-  await eventually(async () => (await getText(h.server.healthPort, '/readyz')).status === 200, 10_000, '/readyz 200');
+  await eventually(async () => (await getText(h.server.healthPort, '/readyz')).status === 200, GENEROUS_WAIT_MS, '/readyz 200');
 }
 
 export function decodePatch(response: { patch?: string }): Operation[] {

@@ -51,8 +51,20 @@ export async function getText(port: number, path: string): Promise<{ status: num
   return { status: res.status, body: await res.text() };
 }
 
-/** Polls until `check` holds, failing after `timeoutMs` (for state that changes asynchronously). */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what: string | (() => string) = 'condition'): Promise<void> {
+/**
+ * The bound of a wait on something that will happen unless the code is
+ * broken (a process starting, a watch reconnecting, a file reload): generous,
+ * because the machines that run the suite are often busy, and free when the
+ * condition holds early.
+ */
+export const GENEROUS_WAIT_MS = 60_000;
+
+/**
+ * Polls until `check` holds, failing after `timeoutMs` (for state that
+ * changes asynchronously). The condition is what the test waits for; never
+ * use the bound itself to assert a duration (docs/development.md).
+ */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = GENEROUS_WAIT_MS, what: string | (() => string) = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;

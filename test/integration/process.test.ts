@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { writeDevCertificates } from '../../src/certs/issue.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';
-import { eventually, getText, post } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, getText, post } from '../helpers/https-client.js';
 import { labelledPod, podReview } from '../helpers/reviews.js';
 
 const main = new URL('../../src/main.ts', import.meta.url).pathname;
@@ -19,12 +19,15 @@ void t.test('SIGTERM: not ready first, every in-flight request answered, then ex
   const api = new FakeKubeApi();
   await api.start();
   t.teardown(() => api.stop());
-  api.getDelayMs = 600; // cache misses wait on a slow live GET, so requests are in flight at SIGTERM
+  // Cache misses wait on live GETs the API server holds until the test releases them, so the
+  // requests are in flight at SIGTERM and stay in flight for as long as the test looks.
+  const release = api.holdServiceAccountGets(...Array.from({ length: 8 }, (_, i) => `sa-${i}`));
+  t.teardown(release);
 
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', main, 'serve', '--webhook-addr', '127.0.0.1:0', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0',
-      '--webhook-cert-dir', join(dir, 'certs'), '--kubeconfig', api.writeKubeconfig(dir), '--shutdown-delay', '300ms', '--log-level', 'info'],
+      '--webhook-cert-dir', join(dir, 'certs'), '--kubeconfig', api.writeKubeconfig(dir), '--shutdown-delay', '300ms', '--sa-lookup-timeout', '60s', '--log-level', 'info'],
     { env: { ...process.env, AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -33,18 +36,23 @@ void t.test('SIGTERM: not ready first, every in-flight request answered, then ex
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   t.teardown(() => void child.kill('SIGKILL'));
 
-  await eventually(() => /"msg":"listening"/.test(output), 20_000, 'server listening');
+  await eventually(() => /"msg":"listening"/.test(output), GENEROUS_WAIT_MS, 'server listening');
   const ports = JSON.parse(output.split('\n').find((l) => l.includes('"msg":"listening"')) ?? '{}') as { webhookPort: number; healthPort: number };
-  await eventually(async () => (await getText(ports.healthPort, '/readyz')).status === 200, 10_000, 'ready');
+  await eventually(async () => (await getText(ports.healthPort, '/readyz')).status === 200, GENEROUS_WAIT_MS, 'ready');
 
   const agent = new Agent({ keepAlive: true });
   t.teardown(() => agent.destroy());
   const inFlight = Array.from({ length: 8 }, (_, i) =>
     post(ports.webhookPort, '/mutate-v1-pod', JSON.stringify(podReview(labelledPod(`p${i}`, `sa-${i}`), { uid: `u${i}` })), { ca, agent }),
   );
-  await eventually(() => api.requests.filter((r) => r.includes('/serviceaccounts/sa-')).length === 8, 5000, 'requests in flight');
+  await eventually(() => api.requests.filter((r) => r.includes('/serviceaccounts/sa-')).length === 8, GENEROUS_WAIT_MS, 'requests in flight');
   child.kill('SIGTERM');
-  await eventually(async () => (await getText(ports.healthPort, '/readyz').catch(() => ({ status: 0 }))).status === 503, 2000, 'readiness false during the drain');
+  // The probe listener closes only after the admission listener, which waits for the held
+  // requests: /readyz keeps answering until they are released, and must turn to 503.
+  let readyz = { status: 0, body: '' };
+  await eventually(async () => (readyz = await getText(ports.healthPort, '/readyz')).status === 503, GENEROUS_WAIT_MS, () => `readiness false during the drain (last: ${readyz.status} ${readyz.body})`);
+  t.match(JSON.parse(readyz.body), { ready: false, checks: { notShuttingDown: false } }, 'readiness false during the drain, because of the shutdown');
+  release();
   const results = await Promise.all(inFlight);
   t.same(results.map((r) => r.status), Array(8).fill(200), 'no in-flight request failed');
   t.same(results.map((r) => (r.json as { response: { uid: string } }).response.uid), Array.from({ length: 8 }, (_, i) => `u${i}`));

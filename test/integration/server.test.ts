@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config.js';
 import { createCertificateAuthority, issueServerCertificate, writeDevCertificates } from '../../src/certs/issue.js';
 import { startServer } from '../../src/server/serve.js';
 import { decodePatch, HARNESS, startHarness, waitReady } from '../helpers/harness.js';
-import { eventually, getText, post } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, getText, post } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { labelledPod, podReview } from '../helpers/reviews.js';
 
@@ -99,7 +99,7 @@ void t.test('a ServiceAccount created after start is found: live GET before the 
   t.match(first.json, { response: { allowed: true, patchType: 'JSONPatch' } }, 'the live GET found it');
 
   h.api.putServiceAccount('default', 'later', { 'azure.workload.identity/client-id': CLIENT_ID });
-  await eventually(() => h.server.metrics.serviceAccountCacheSize.get().then((m) => m.values[0]?.value === 2), 5000, 'watch event applied');
+  await eventually(() => h.server.metrics.serviceAccountCacheSize.get().then((m) => m.values[0]?.value === 2), GENEROUS_WAIT_MS, 'watch event applied');
   const before = h.api.requests.filter((r) => r.includes('/serviceaccounts/later')).length;
   const second = await post(h.server.webhookPort, '/mutate-v1-pod', JSON.stringify(podReview(labelledPod('b', 'later'))), { ca: h.ca });
   t.match(second.json, { response: { allowed: true, patchType: 'JSONPatch' } });
@@ -127,15 +127,15 @@ void t.test('a certificate rotated on disk is served without dropping a request'
       }
     }
   })();
-  await eventually(() => statuses.length > 20, 5000, 'requests before rotation');
+  await eventually(() => statuses.length > 20, GENEROUS_WAIT_MS, 'requests before rotation');
   // Write both files to temporaries and rename them in, as a careful writer does.
   writeFileSync(join(h.certDir, 'tls.key.tmp'), newPair.key);
   writeFileSync(join(h.certDir, 'tls.crt.tmp'), newPair.cert);
   renameSync(join(h.certDir, 'tls.key.tmp'), join(h.certDir, 'tls.key'));
   renameSync(join(h.certDir, 'tls.crt.tmp'), join(h.certDir, 'tls.crt'));
-  await eventually(() => servedIssuer(h.server.webhookPort, newCa.cert).then((cn) => cn === 'rotated CA'), 10_000, 'new certificate served');
+  await eventually(() => servedIssuer(h.server.webhookPort, newCa.cert).then((cn) => cn === 'rotated CA'), GENEROUS_WAIT_MS, 'new certificate served');
   const countAtSwap = statuses.length;
-  await eventually(() => statuses.length > countAtSwap + 20, 5000, 'requests after rotation');
+  await eventually(() => statuses.length > countAtSwap + 20, GENEROUS_WAIT_MS, 'requests after rotation');
   stop = true;
   await load;
   t.same(errors, [], 'no request failed');
@@ -143,7 +143,7 @@ void t.test('a certificate rotated on disk is served without dropping a request'
 
   // A garbage pair keeps the previous one.
   writeFileSync(join(h.certDir, 'tls.crt'), 'not a certificate');
-  await eventually(() => h.server.metrics.certificateReloads.get().then((m) => m.values.some((v) => v.labels.result === 'error' && v.value > 0)), 5000, 'bad pair counted');
+  await eventually(() => h.server.metrics.certificateReloads.get().then((m) => m.values.some((v) => v.labels.result === 'error' && v.value > 0)), GENEROUS_WAIT_MS, 'bad pair counted');
   t.equal(await servedIssuer(h.server.webhookPort, newCa.cert), 'rotated CA', 'still serving the last good pair');
   t.ok(h.sink.lines.some((l) => l.msg === 'new certificate rejected, still serving the previous one'), 'the rejection is logged');
 });
@@ -185,21 +185,23 @@ void t.test('readiness waits for the ServiceAccount cache and the API server ver
   t.match(JSON.parse(notReady.body), { ready: false, checks: { certificate: true, serviceAccounts: false, kubernetesVersion: false } });
   t.equal((await getText(second.healthPort, '/healthz')).status, 200, 'alive while not ready');
   h.api.down = false;
-  await eventually(async () => (await getText(second.healthPort, '/readyz')).status === 200, 15_000, 'ready once the API server is back');
+  await eventually(async () => (await getText(second.healthPort, '/readyz')).status === 200, GENEROUS_WAIT_MS, 'ready once the API server is back');
 });
 
 void t.test('shutdown: readiness goes false, in-flight requests finish, then the listener closes', async (t) => {
   const h = await startHarness(t);
   await waitReady(h);
-  h.api.getDelayMs = 300; // cache misses wait on a slow live GET: requests are in flight
+  // Cache misses wait on a live GET the API server holds: the requests stay in flight until released.
+  const release = h.api.holdServiceAccountGets(...Array.from({ length: 10 }, (_, i) => `missing-${i}`));
   const agent = new Agent({ keepAlive: true });
   t.teardown(() => agent.destroy());
   const inFlight = Array.from({ length: 10 }, (_, i) =>
     post(h.server.webhookPort, '/mutate-v1-pod', JSON.stringify(podReview(labelledPod(`p${i}`, `missing-${i}`), { uid: `uid-${i}` })), { ca: h.ca, agent }),
   );
-  await eventually(() => h.api.requests.filter((r) => r.includes('/serviceaccounts/missing-')).length === 10, 5000, 'all requests reached the live GET');
+  await eventually(() => h.api.requests.filter((r) => r.includes('/serviceaccounts/missing-')).length === 10, GENEROUS_WAIT_MS, 'all requests reached the live GET');
   const shutdown = h.server.shutdown();
   t.equal(h.server.readiness().notShuttingDown, false, 'not ready as soon as shutdown starts');
+  release();
   const results = await Promise.all(inFlight);
   await shutdown;
   t.same(results.map((r) => r.status), Array(10).fill(200), 'every in-flight request was answered');

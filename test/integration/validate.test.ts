@@ -3,7 +3,7 @@
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { eventually, getText, post } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, getText, post } from '../helpers/https-client.js';
 import { startHarness, waitReady, type Harness } from '../helpers/harness.js';
 import { serviceAccountReview } from '../helpers/reviews.js';
 
@@ -104,12 +104,12 @@ void t.test('a policy edited while serving takes effect; a bad edit keeps the la
   const relaxed = readFileSync(h.paths.policy, 'utf8').replace(/action: deny\n {4}- name: no-default/, 'action: warn\n    - name: no-default');
   writeFileSync(`${h.paths.policy}.tmp`, relaxed);
   renameSync(`${h.paths.policy}.tmp`, h.paths.policy);
-  await eventually(async () => (await validate(h, serviceAccountReview('u2', BILLING))).allowed, 15_000, 'the relaxed policy applies');
+  await eventually(async () => (await validate(h, serviceAccountReview('u2', BILLING))).allowed, GENEROUS_WAIT_MS, 'the relaxed policy applies');
   const warned = await validate(h, serviceAccountReview('u3', BILLING));
   t.match(warned.warnings?.[0] ?? '', /rule "team-must-own-identity" requires tag owner=checkout-team/);
 
   writeFileSync(h.paths.policy, 'apiVersion: wi-admission.io/v1\nkind: IdentityPolicy\nspec: {defaultAction: sometimes}\n');
-  await eventually(async () => /wi_admission_policy_reloads_total\{result="error"\} [1-9]/.test((await getText(h.server.metricsPort, '/metrics')).body), 15_000, 'the bad edit is counted');
+  await eventually(async () => /wi_admission_policy_reloads_total\{result="error"\} [1-9]/.test((await getText(h.server.metricsPort, '/metrics')).body), GENEROUS_WAIT_MS, 'the bad edit is counted');
   t.equal((await validate(h, serviceAccountReview('u4', BILLING))).allowed, true, 'still the last good (relaxed) policy');
   t.ok(h.sink.lines.some((l) => l.msg === 'policy rejected, keeping the last good policy' && String(l.error).includes('spec.defaultAction')), 'the rejection names the field');
 });
@@ -132,9 +132,9 @@ void t.test('the identity source failing later: the last good inventory serves u
   await waitReady(h);
   t.equal((await validate(h, serviceAccountReview('s1', CHECKOUT))).allowed, true);
   writeFileSync(h.paths.identities, '{ this is not json');
-  await eventually(async () => /wi_admission_inventory_refreshes_total\{trigger="[a-z_]+",result="error"\} [1-9]/.test((await getText(h.server.metricsPort, '/metrics')).body), 10_000, 'a failed refresh');
+  await eventually(async () => /wi_admission_inventory_refreshes_total\{trigger="[a-z_]+",result="error"\} [1-9]/.test((await getText(h.server.metricsPort, '/metrics')).body), GENEROUS_WAIT_MS, 'a failed refresh');
   t.equal((await validate(h, serviceAccountReview('s2', CHECKOUT))).allowed, true, 'stale inventory still answers');
-  await eventually(async () => !(await validate(h, serviceAccountReview('s3', CHECKOUT))).allowed, 15_000, 'past max staleness the inventory is unavailable');
+  await eventually(async () => !(await validate(h, serviceAccountReview('s3', CHECKOUT))).allowed, GENEROUS_WAIT_MS, 'past max staleness the inventory is unavailable');
   const late = await validate(h, serviceAccountReview('s4', CHECKOUT));
   t.match(late.status?.message ?? '', /\[InventoryUnavailable\]/);
 });
@@ -153,7 +153,7 @@ void t.test('every kind over TLS: the whole response for a template binding the 
   ];
   // The cache learns the ServiceAccount the templates use (bound to the billing identity).
   h.api.putServiceAccount('checkout-prod', 'batch', { 'azure.workload.identity/client-id': BILLING });
-  await eventually(() => h.server.metrics.serviceAccountCacheSize.get().then((m) => (m.values[0]?.value ?? 0) >= 3), 5000, 'ServiceAccount cached');
+  await eventually(() => h.server.metrics.serviceAccountCacheSize.get().then((m) => (m.values[0]?.value ?? 0) >= 3), GENEROUS_WAIT_MS, 'ServiceAccount cached');
   for (const [kind, group, object] of kinds) {
     const name = kind === 'Pod' ? 'p' : 'w';
     const body = JSON.stringify({

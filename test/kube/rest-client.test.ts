@@ -6,6 +6,7 @@ import { isConflict, isNotFound, KubeApiError } from '../../src/kube/api-error.j
 import { createListWatchSource, fetchServerGitVersion, listAll } from '../../src/kube/client.js';
 import { bearerToken } from '../../src/kube/credentials.js';
 import { KubeRestClient } from '../../src/kube/rest-client.js';
+import { eventually, GENEROUS_WAIT_MS } from '../helpers/https-client.js';
 import { startLoopbackTlsServer } from '../helpers/loopback-tls.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
@@ -177,6 +178,5 @@ void t.test('an idle watch is ended; an aborted one is silent', async (t) => {
 });
 
 async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!check()) throw new Error('condition never held');
+  await eventually(check, GENEROUS_WAIT_MS, 'the callbacks');
 }

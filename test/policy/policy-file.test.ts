@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { PolicyFile } from '../../src/policy/policy-file.js';
+import { eventually, GENEROUS_WAIT_MS } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
 const good = readFileSync(new URL('../../examples/policy.yaml', import.meta.url), 'utf8');
@@ -48,7 +49,7 @@ void t.test('a change on disk is noticed without calling reload', async (t) => {
   t.teardown(() => file.close());
   await file.start();
   writeFileSync(path, good.replace('clusterName: aks-prod-a', 'clusterName: aks-prod-b'));
-  for (let i = 0; i < 200 && file.policy()?.clusterName !== 'aks-prod-b'; i++) await new Promise((r) => setTimeout(r, 10));
+  await eventually(() => file.policy()?.clusterName === 'aks-prod-b', GENEROUS_WAIT_MS, 'the edited policy loaded');
   t.equal(file.policy()?.clusterName, 'aks-prod-b');
 });
 
