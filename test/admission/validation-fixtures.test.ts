@@ -1,6 +1,9 @@
 // Generic runner: every test/fixtures/validate/*.yaml is one whole case, from
 // AdmissionRequest (any kind) with the cluster and Azure facts around it, to
-// the answer kubectl shows.
+// the answer kubectl shows. A ServiceAccount CREATE case also says, by hand,
+// what `wi-admission inventory` shows for that ServiceAccount once it exists
+// (`expect.inventory`); the webhook's answer and the inventory row are both
+// checked against it.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +12,9 @@ import { parse } from 'yaml';
 import { handleValidation, type IdentityDirectory } from '../../src/admission/handle-validation.js';
 import type { DecodedReview } from '../../src/admission/review.js';
 import type { FederatedCredential, ManagedIdentity } from '../../src/identity/managed-identity.js';
+import { pickIdentityAnnotations } from '../../src/identity/service-account.js';
 import { parsePolicy } from '../../src/policy/schema.js';
+import { buildInventoryRows, type InventoryStatus } from '../../src/report/inventory-rows.js';
 import { FakeServiceAccountLookup } from '../helpers/fake-service-accounts.js';
 
 interface Fixture {
@@ -35,6 +40,8 @@ interface Fixture {
     /** Exact number of warnings (default: not checked). */
     warningCount?: number;
     auditReasons?: string;
+    /** ServiceAccount CREATE only: the inventory row (`none`: no row, the ServiceAccount has no client ID). */
+    inventory?: 'none' | { status: InventoryStatus; reasons: string[]; detailContains?: string[] };
   };
 }
 
@@ -70,6 +77,7 @@ for (const file of files) {
       const match = /\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\//i.exec(i.id);
       return { ...i, subscriptionId: match?.[1] ?? '', resourceGroup: i.resourceGroup ?? match?.[2] ?? '', tags: i.tags ?? {} };
     });
+    const directory = new FakeDirectory(identities, given.inventory === 'unavailable');
     const outcome = await handleValidation(
       {
         apiVersion: 'admission.k8s.io/v1',
@@ -91,7 +99,7 @@ for (const file of files) {
           hasSynced: () => true,
           size: () => namespaces.size,
         },
-        identities: new FakeDirectory(identities, given.inventory === 'unavailable'),
+        identities: directory,
         audience: given.audience ?? 'api://AzureADTokenExchange',
         oidcIssuer: given.oidcIssuer,
         lookupTimeoutMs: 1000,
@@ -106,5 +114,28 @@ for (const file of files) {
     for (const part of expect.warningsContain ?? []) t.ok((d.warnings ?? []).some((w) => w.includes(part)), `a warning contains ${JSON.stringify(part)}\n  warnings: ${JSON.stringify(d.warnings)}`);
     if (expect.warningCount !== undefined) t.equal(d.warnings?.length ?? 0, expect.warningCount, 'number of warnings');
     if (expect.auditReasons !== undefined) t.equal(d.auditAnnotations?.reasons, expect.auditReasons, 'audit annotation reasons');
+
+    if (given.request.kind !== 'ServiceAccount' || (given.request.operation ?? 'CREATE') !== 'CREATE') return;
+    if (!expect.inventory) return void t.fail('a ServiceAccount CREATE case says what the inventory shows (expect.inventory)');
+    const metadata = (given.request.object as { metadata?: { name?: string; annotations?: Record<string, unknown> } }).metadata;
+    const rows = await buildInventoryRows({
+      serviceAccounts: [{ namespace: given.request.namespace, name: metadata?.name ?? '', annotations: pickIdentityAnnotations(metadata?.annotations) }],
+      namespaces,
+      directory,
+      policy: policy?.ok ? policy.policy.spec : undefined,
+      audience: given.audience ?? 'api://AzureADTokenExchange',
+      oidcIssuer: given.oidcIssuer,
+    });
+    if (expect.inventory === 'none') return void t.same(rows, [], 'inventory: no row');
+    const row = rows[0];
+    const expected = expect.inventory;
+    t.equal(row?.status, expected.status, `inventory: status ${expected.status}`);
+    t.same([...new Set(row?.reasons)], expected.reasons, `inventory: reasons ${expected.reasons.join(', ') || 'none'}`);
+    for (const part of expected.detailContains ?? []) t.ok(row?.detail?.includes(part), `inventory: detail contains ${JSON.stringify(part)}\n  detail: ${row?.detail}`);
+    // Admission says the same about the binding as the inventory's expectation.
+    const admission = !policy ? 'unchecked' : !d.allowed ? 'denied' : (d.warnings?.length ?? 0) > 0 ? 'warned' : 'approved';
+    t.equal(admission, expected.status, `admission agrees: ${expected.status}`);
+    const admissionReasons = outcome.reason === 'Exempt' ? ['Exempt'] : [...new Set((d.auditAnnotations?.reasons ?? '').split(',').filter((r) => r !== ''))];
+    t.same(admissionReasons, expected.reasons, 'admission states the same reasons');
   });
 }
