@@ -1,13 +1,13 @@
 // `wi-admission check` end to end in-process: manifests on disk or stdin,
 // the example policy and identities, exact output and exit codes.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import t from 'tap';
 import { CHECK_RULE_IDS, DEFAULT_ERRORS_DOC_URL } from '../../src/check/rules.js';
 import { runCheckCommand } from '../../src/commands/check.js';
 import { VALIDATION_REASONS } from '../../src/policy/evaluate.js';
 import type { CommandIo } from '../../src/commands/inputs.js';
 import { createLogSink } from '../helpers/log-sink.js';
+import { sarifValidator } from '../helpers/sarif.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -82,20 +82,6 @@ void t.test('--output json carries every finding with its location', async (t) =
   t.match(parsed.findings[0], { file: 'test/fixtures/check/deploy/billing.yaml', line: 8, kind: 'ServiceAccount', namespace: 'checkout-prod', name: 'batch', severity: 'error', reason: 'IdentityNotApproved' });
   t.match(parsed.findings[1], { line: 16, kind: 'CronJob', severity: 'warning', reason: 'MissingUseLabel' });
 });
-
-type Validator = ((data: unknown) => boolean) & { errors?: unknown[] | null };
-
-/** The SARIF 2.1.0 schema (shipped in @microsoft/jest-sarif; draft-04, hence ajv-draft-04), formats checked (helpUri must be a URI). */
-function sarifValidator(): Validator {
-  const require = createRequire(import.meta.url);
-  const schema = require('@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json') as Record<string, unknown>;
-  const { default: Ajv } = require('ajv-draft-04') as { default: new (options: object) => { compile(schema: object): Validator } };
-  const { default: addFormats } = require('ajv-formats') as { default: (ajv: unknown) => void };
-  // The schema's patterns predate the `u` flag.
-  const ajv = new Ajv({ strict: false, allErrors: true, unicodeRegExp: false });
-  addFormats(ajv);
-  return ajv.compile(schema);
-}
 
 interface SarifLog {
   runs: {
