@@ -27,7 +27,12 @@ function blocksUnder(heading: string): Block[] {
   if (start === -1) throw new Error(`README has no section "${heading}"`);
   const end = readme.indexOf('\n## ', start + 1);
   const section = readme.slice(start, end === -1 ? undefined : end);
-  return [...section.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1] ?? '', text: m[2] ?? '' }));
+  // Fences may be indented (inside a list item); the block's lines are too.
+  return [...section.matchAll(/^( *)```(\w*)\n([\s\S]*?)^\1```$/gm)].map((m) => {
+    const indent = m[1] ?? '';
+    const text = (m[3] ?? '').split('\n').map((line) => (line.startsWith(indent) ? line.slice(indent.length) : line)).join('\n');
+    return { lang: m[2] ?? '', text };
+  });
 }
 
 const AZ_STAND_IN = `#!/usr/bin/env node
@@ -184,3 +189,31 @@ function runUntilFailure(scripts: readonly string[], flags: string[], cwd: strin
   }
   return results;
 }
+
+void t.test("the cluster-admin install renders, and the webhook's ServiceAccount is the subject its federated credential names", async (t) => {
+  const { helmBinary } = await import('../helpers/helm.js');
+  const blocks = blocksUnder('For cluster admins').map((b) => b.text);
+  const install = blocks.find((b) => b.startsWith('helm install'));
+  const credential = blocks.find((b) => b.includes('az identity federated-credential create'));
+  t.ok(install && credential, 'the install and credential blocks are there');
+  const subject = /--subject (system:serviceaccount:\S+)/.exec(credential ?? '')?.[1];
+  const dir = t.testdir({ 'wi-values.yaml': `policy:\n${readFileSync(join(root, 'examples/policy.yaml'), 'utf8').split('\nspec:\n')[1] ?? ''}` });
+  // The reader's placeholders and Azure look-ups, filled in; `helm install` becomes `helm template`.
+  const command = (install ?? '')
+    .split('\n')
+    .filter((line) => !line.startsWith('kubectl '))
+    .join('\n')
+    .replace(/^helm install/, `"${helmBinary()}" template`)
+    .replaceAll('<tenant>', '72f988bf-86f1-41af-91ab-2d7cd011db47')
+    .replaceAll('<subscription>', '3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9')
+    .replace(/"\$\(az identity show [^)]*\)"/, '5b1e6f0a-3c2d-4e5f-8a9b-0c1d2e3f4a5b')
+    .replace('platform/wi-values.yaml', join(dir, 'wi-values.yaml'));
+  const rendered = bash(['-euo', 'pipefail'], command, root, process.env);
+  t.equal(rendered.status, 0, rendered.stderr);
+  const documents = rendered.stdout.split(/^---$/m).map((d) => parseYaml(d) as { kind?: string; metadata?: { name: string; namespace?: string }; spec?: { template?: { spec?: { serviceAccountName?: string } } } } | null);
+  const deployment = documents.find((d) => d?.kind === 'Deployment');
+  const serviceAccount = documents.find((d) => d?.kind === 'ServiceAccount');
+  t.equal(deployment?.spec?.template?.spec?.serviceAccountName, serviceAccount?.metadata?.name, 'the Deployment runs as the chart\'s ServiceAccount');
+  t.equal(subject, `system:serviceaccount:${serviceAccount?.metadata?.namespace}:${serviceAccount?.metadata?.name}`, 'the README names its subject');
+  t.ok(documents.some((d) => d?.kind === 'ValidatingWebhookConfiguration'), 'with a policy, the validating webhook is registered');
+});
