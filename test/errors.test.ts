@@ -1,9 +1,12 @@
-// Every error code and every reason code is documented in docs/errors.md.
+// Every error code and every reason is documented in docs/errors.md: a
+// section (with its anchor, which the SARIF rules link to) for each reason
+// with a finding, a table row for those that admit without one.
 import { readFileSync } from 'node:fs';
 import { applyPatch, type Operation } from 'rfc6902';
 import t from 'tap';
 import { handleMutation, MUTATION_REASONS, type MutationOutcome, type MutationReason } from '../src/admission/handle-mutation.js';
 import type { DecodedReview } from '../src/admission/review.js';
+import { CHECK_RULE_IDS } from '../src/check/rules.js';
 import { ERROR_CODES } from '../src/errors.js';
 import { VALIDATION_REASONS } from '../src/policy/evaluate.js';
 import { FakeServiceAccountLookup } from './helpers/fake-service-accounts.js';
@@ -32,7 +35,12 @@ const lookup = (live?: Error): FakeServiceAccountLookup => {
 const decide = (r: DecodedReview, options: { nativeSidecar?: boolean | undefined; lookupError?: Error } = { nativeSidecar: true }) =>
   handleMutation(r, { serviceAccounts: lookup(options.lookupError), settings: () => testSettings({ nativeSidecar: options.nativeSidecar }), serviceAccountLookupTimeoutMs: 100 });
 
-void t.test('every mutation reason is answered for the case docs/errors.md describes, and documented', async (t) => {
+const sections = [...doc.matchAll(/^### ([A-Za-z]+)$/gm)].map((m) => m[1] ?? '');
+const rows = [...doc.matchAll(/^\| `([A-Z][A-Za-z]+)` \|/gm)].map((m) => m[1] ?? '');
+/** The text of the section `### reason`, up to the next heading. */
+const section = (reason: string): string => new RegExp(`^### ${reason}\\n([\\s\\S]*?)(?=^##)`, 'm').exec(`${doc}\n##`)?.[1] ?? '';
+
+void t.test('every mutation reason is answered for the case docs/errors.md describes, and documented as such', async (t) => {
   const mutated = await decide(review(pod()));
   const patched = structuredClone(pod());
   applyPatch(patched, JSON.parse(Buffer.from(mutated.decision.patch ?? '', 'base64').toString('utf8')) as Operation[]);
@@ -53,15 +61,19 @@ void t.test('every mutation reason is answered for the case docs/errors.md descr
   t.same(Object.keys(cases).sort(), [...MUTATION_REASONS].sort(), 'one case per reason');
   for (const reason of MUTATION_REASONS) {
     const outcome = await cases[reason]();
-    const denied = !outcome.decision.allowed;
     t.equal(outcome.reason, reason, `${reason}: ${outcome.decision.status?.message ?? (outcome.decision.patch ? 'patched' : 'admitted unchanged')}`);
-    if (denied) t.match(outcome.decision.status?.message, new RegExp(`\\[${reason}\\]$`), `${reason}: the denial names its reason`);
-    const row = new RegExp(`^\\| \`${reason}\` \\| ${denied ? 'denied, 400' : 'allowed'}`, 'm');
-    t.match(doc, row, `${reason} has a row in docs/errors.md saying it is ${denied ? 'a 400 denial' : 'admitted'}`);
+    if (outcome.decision.allowed) {
+      t.match(doc, new RegExp(`^\\| \`${reason}\` \\| mutation \\|`, 'm'), `${reason}: admitted, and docs/errors.md has a mutation row for it`);
+    } else {
+      t.match(outcome.decision.status?.message, new RegExp(`\\[${reason}\\]$`), `${reason}: the denial names its reason`);
+      t.match(section(reason), /\*\*Webhook, action:\*\*.*mutation[,;] deny \(400\)/, `${reason}: denied with 400, as its docs/errors.md section says`);
+    }
   }
 });
 
-for (const reason of VALIDATION_REASONS) t.ok(doc.includes(`| \`${reason}\` |`), `validation reason ${reason} has a row in docs/errors.md`);
-const all = [...MUTATION_REASONS, ...VALIDATION_REASONS] as string[];
-const documented = [...doc.matchAll(/^\| `([A-Z][A-Za-z]+)` \|/gm)].map((m) => m[1]);
-t.same(documented.filter((r) => !all.includes(r ?? '')), [], 'docs/errors.md lists no reason the code does not have');
+for (const reason of new Set([...VALIDATION_REASONS, ...CHECK_RULE_IDS])) {
+  t.ok(sections.includes(reason), `${reason} has a section (### ${reason}) in docs/errors.md`);
+}
+const known: string[] = [...MUTATION_REASONS, ...VALIDATION_REASONS];
+t.same([...sections, ...rows].filter((r) => !known.includes(r)), [], 'docs/errors.md documents no reason the code does not have');
+t.equal(new Set(sections).size, sections.length, 'one section per reason (anchors are unique)');
