@@ -43,10 +43,13 @@ interface Request {
 
 type Json = Record<string, unknown>;
 
-/** Every reason code docs/errors.md lists (a row starting with it). */
+/** Every reason code docs/errors.md documents: a section `### Reason`, or a table row whose first cell names it. */
 export function documentedReasons(): Set<string> {
   const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
-  return new Set([...doc.matchAll(/^\| `([A-Z][A-Za-z]+)` \|/gm)].map((m) => m[1] ?? ''));
+  const sections = [...doc.matchAll(/^### ([A-Z][A-Za-z]+)$/gm)].map((m) => m[1] ?? '');
+  const firstCells = [...doc.matchAll(/^\|([^|]*`[A-Z][A-Za-z]+`[^|]*)\|/gm)].map((m) => m[1] ?? '');
+  const inRows = firstCells.flatMap((cell) => [...cell.matchAll(/`([A-Z][A-Za-z]+)`/g)].map((m) => m[1] ?? ''));
+  return new Set([...sections, ...inRows]);
 }
 
 /** The `[Reason]` codes ending each line of a denial message. */
