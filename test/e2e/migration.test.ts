@@ -25,8 +25,9 @@ import { parse } from 'yaml';
 import { writeDevCertificates } from '../../src/certs/issue.js';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
-import { containerEnv, findObject, renderChartText, parseManifests, webhookContainer } from '../helpers/chart.js';
+import { CHART, containerEnv, findObject, parseManifests, webhookContainer, type K8sObject } from '../helpers/chart.js';
 import { controlPlaneBinaries, freePorts, startControlPlane, type ControlPlane } from '../helpers/control-plane.js';
+import { helmBinary } from '../helpers/helm.js';
 import { eventually, getText } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { startLoopbackTlsServer } from '../helpers/loopback-tls.js';
@@ -147,18 +148,23 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
   admin.loadFromFile(plane.kubeconfig(dir, 'admin'));
   const core = admin.makeApiClient(CoreV1Api);
   const admission = admin.makeApiClient(AdmissionregistrationV1Api);
-  const kubectl = (args: string[], input = ''): Promise<{ code: number; out: string }> =>
+  // Asynchronous: the webhooks under test answer from this same process.
+  const run = (binary: string, args: string[], input = ''): Promise<{ code: number; out: string }> =>
     new Promise((resolve) => {
-      // Asynchronous: the webhooks under test answer from this same process.
-      const child = execFile(plane.kubectl, ['--kubeconfig', plane.kubeconfig(dir, 'admin'), ...args], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const child = execFile(binary, ['--kubeconfig', plane.kubeconfig(dir, 'admin'), ...args], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` });
       });
       child.stdin?.end(input);
     });
-  // `helm install/upgrade` as Helm 4 does it: server-side apply.
-  const apply = async (manifests: string): Promise<void> => {
-    const result = await kubectl(['apply', '--server-side', '--field-manager=helm', '-f', '-'], manifests);
-    if (result.code !== 0) throw new Error(`kubectl apply failed: ${result.out}`);
+  const kubectl = (args: string[], input = ''): Promise<{ code: number; out: string }> => run(plane.kubectl, args, input);
+  /** The guide's helm commands, against this API server; the release is `wi` in wi-system. */
+  const helm = async (args: string[]): Promise<void> => {
+    const result = await run(helmBinary(), args);
+    if (result.code !== 0) throw new Error(`helm ${args.join(' ')} failed: ${result.out}`);
+  };
+  const installed = async (): Promise<K8sObject[]> => {
+    const manifest = await run(helmBinary(), ['get', 'manifest', 'wi', '-n', 'wi-system']);
+    return parseManifests(manifest.out);
   };
   const admitAll = async (): Promise<Record<string, string>> => {
     const admitted: Record<string, string> = {};
@@ -218,9 +224,16 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
   t.same(containers.map((c) => c.name), ['web', 'mesh-proxy'], 'the injector added its sidecar after the webhooks');
   t.ok(containers[1]?.env?.some((e) => e.name === 'AZURE_CLIENT_ID'), 'and the sidecar got the identity: the webhooks were reinvoked');
 
+  // The guide's ResourceQuota for clusters that limit critical priority classes: it must cover the chart's pods.
+  const quota = /```yaml\n(apiVersion: v1\nkind: ResourceQuota\n[\s\S]*?)```/.exec(readFileSync(join(root, 'docs', 'migration.md'), 'utf8'))?.[1];
+  if (!quota) throw new Error('docs/migration.md has no ResourceQuota block');
+  const quotaApplied = await kubectl(['apply', '-f', '-'], quota);
+  t.equal(quotaApplied.code, 0, `the guide's ResourceQuota applies: ${quotaApplied.out.trim()}`);
+
   // Step 1: ours beside it, same values file; failurePolicy Ignore until it is ready.
-  const ourCommon = ['-f', VALUES, '--set', `webhook.url=https://127.0.0.1:${oursPort}`, '--set', 'certificates.extraHosts[0]=127.0.0.1'];
-  await apply(renderChartText([...ourCommon, '--set', 'webhook.failurePolicy=Ignore']));
+  // (webhook.url: the API server calls the server running in this process.)
+  const ourCommon = [CHART, '-n', 'wi-system', '-f', VALUES, '--set', `webhook.url=https://127.0.0.1:${oursPort}`, '--set', 'certificates.extraHosts[0]=127.0.0.1'];
+  await helm(['install', 'wi', ...ourCommon, '--set', 'webhook.failurePolicy=Ignore']);
   const admittedMeanwhile: Record<string, string>[] = [];
   await eventually(async () => {
     admittedMeanwhile.push(await admitAll());
@@ -235,14 +248,16 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
     return pods.length === 2 && pods.every((p) => p.spec?.priorityClassName === 'system-cluster-critical' && p.spec.priority === 2_000_000_000 && p.metadata?.labels?.team === 'platform');
   }, 60_000, () => `the ReplicaSet to create 2 pods with priority system-cluster-critical\n${plane.logs()}`);
   t.pass('the chart\'s pods are admitted in wi-system with system-cluster-critical priority (2000000000) and podLabels');
+  await eventually(async () => (await core.readNamespacedResourceQuota({ name: 'wi-admission-critical-pods', namespace: 'wi-system' })).status?.used?.pods === '2', 30_000, 'the quota to count the chart\'s pods');
+  t.pass('the guide\'s ResourceQuota covers them (2 pods used)');
 
-  // Our server runs with exactly the rendered container's arguments and env, on local addresses.
-  const rendered = parseManifests(renderChartText(ourCommon));
-  const container = webhookContainer(rendered);
+  // Our server runs with exactly the installed container's arguments and env, on local addresses.
+  const container = webhookContainer(await installed());
   const oursSink = createLogSink('info');
   const configDir = join(dir, 'wi-admission-config');
   mkdirSync(configDir, { recursive: true });
-  const startOurs = async (objects = rendered): Promise<RunningServer> => {
+  const startOurs = async (): Promise<RunningServer> => {
+    const objects = await installed();
     // The ConfigMap as the kubelet would mount it at /etc/wi-admission.
     const configMap = findObject(objects, 'ConfigMap') as unknown as { data: Record<string, string> } | undefined;
     for (const [file, text] of Object.entries(configMap?.data ?? {})) writeFileSync(join(configDir, file), text);
@@ -260,11 +275,11 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
   t.teardown(() => ours.shutdown());
 
   // helm upgrade without the override: failurePolicy Fail; the CA bundle the server wrote stays.
-  await apply(renderChartText(ourCommon));
+  await helm(['upgrade', 'wi', ...ourCommon]);
   const ourConfiguration = await admission.readMutatingWebhookConfiguration({ name: 'wi' });
   t.equal(ourConfiguration.webhooks?.[0]?.failurePolicy, 'Fail', 'failurePolicy Fail once ready');
   t.ok(ourConfiguration.webhooks?.[0]?.clientConfig.caBundle, 'the upgrade kept the CA bundle');
-  t.same(ourConfiguration.metadata?.annotations, { 'platform.example.com/owner': 'platform-team' }, 'mutatingWebhookAnnotations from the values file');
+  t.equal(ourConfiguration.metadata?.annotations?.['platform.example.com/owner'], 'platform-team', 'mutatingWebhookAnnotations from the values file');
 
   // Both installed, in both orders: the API server calls configurations in name order.
   const expectOrder = async (first: Sink, second: Sink, what: string): Promise<void> => {
@@ -310,10 +325,10 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
   const examplePolicy = (parse(readFileSync(join(root, 'examples', 'policy.yaml'), 'utf8')) as { spec: Record<string, unknown> & { rules: Record<string, unknown>[] } }).spec;
   const policyIn = (action: string): Record<string, unknown> => ({ ...examplePolicy, defaultAction: action, onUnknownIdentity: action, onInventoryUnavailable: action, rules: examplePolicy.rules.map((r) => ({ ...r, action })) });
   const withPolicy = (action: string): string[] => [...ourCommon, '--set-json', `policy=${JSON.stringify(policyIn(action))}`, '--set-json', `identities.file=${readFileSync(join(root, 'examples', 'identities.json'), 'utf8')}`];
-  const warnManifests = renderChartText(withPolicy('warn'));
-  await apply(warnManifests);
+  await helm(['upgrade', 'wi', ...withPolicy('warn')]);
+  // The Deployment rolls out (new arguments, new ConfigMap checksum).
   await ours.shutdown();
-  ours = await startOurs(parseManifests(warnManifests));
+  ours = await startOurs();
   const serviceAccount = (name: string): string => `apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: ${name}\n  namespace: ${NAMESPACE}\n  annotations:\n    azure.workload.identity/client-id: ${BILLING}\n`;
   let warned = { code: 1, out: '' };
   await eventually(async () => {
@@ -323,10 +338,9 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
   t.equal(warned.code, 0, 'in warn: the ServiceAccount is admitted, with the warning kubectl prints');
   t.comment(`kubectl printed: ${warned.out.trim()}`);
 
-  const denyManifests = renderChartText(withPolicy('deny'));
-  await apply(denyManifests);
-  // The kubelet updates the mounted ConfigMap; the server reloads the policy.
-  writeFileSync(join(configDir, 'policy.yaml'), (findObject(parseManifests(denyManifests), 'ConfigMap') as unknown as { data: Record<string, string> }).data['policy.yaml'] ?? '');
+  await helm(['upgrade', 'wi', ...withPolicy('deny')]);
+  // The kubelet updates the mounted ConfigMap; the running server reloads the policy.
+  writeFileSync(join(configDir, 'policy.yaml'), (findObject(await installed(), 'ConfigMap') as unknown as { data: Record<string, string> }).data['policy.yaml'] ?? '');
   let denied = { code: 0, out: '' };
   await eventually(async () => {
     denied = await kubectl(['apply', '--dry-run=server', '-f', '-'], serviceAccount('batch-2'));
@@ -334,11 +348,12 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
   }, 30_000, () => `the policy in deny: ${denied.out}`);
   t.match(denied.out, /admission webhook "validation\.wi-admission\.io" denied the request: wi-admission: ServiceAccount checkout-prod\/batch-2 is not allowed to use client ID 0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b .*\[IdentityNotApproved\]/, 'in deny: refused with our message');
 
-  // Rollback: the other webhook reinstalled, ours uninstalled (configurations first).
+  // Rollback: the other webhook reinstalled, ours uninstalled (helm removes webhook configurations first).
   upstream = await startUpstream();
   await admission.createMutatingWebhookConfiguration({ body: upstreamConfiguration(UPSTREAM_CONFIGURATION, upstreamPort, upstreamCaBundle) });
-  await admission.deleteMutatingWebhookConfiguration({ name: 'wi' });
-  await admission.deleteValidatingWebhookConfiguration({ name: 'wi' });
+  await helm(['uninstall', 'wi', '-n', 'wi-system']);
+  t.notOk((await admission.listMutatingWebhookConfiguration()).items.some((c) => c.metadata?.name === 'wi'), 'helm uninstall removed our mutating configuration');
+  t.notOk((await admission.listValidatingWebhookConfiguration()).items.some((c) => c.metadata?.name === 'wi'), 'and the validating one');
   await eventually(async () => {
     const marks = [upstreamSink.lines.length, oursSink.lines.length] as const;
     await core.createNamespacedPod({ namespace: NAMESPACE, body: podBody('plain'), dryRun: 'All' });
