@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import type { JsonObject } from './pod.js';
 
 export interface EnvVar {
@@ -41,33 +40,13 @@ export function addProjectedVolumeMount(container: JsonObject, volumeName: strin
   container.volumeMounts = mounts;
 }
 
-/**
- * Adds a volume, or replaces the one of the same name in place. One that is
- * already this volume as the API server stores it is kept: a pod mutated
- * before (by this webhook before a reinvocation, or by the upstream webhook)
- * then gets no patch, where replacing it would only drop a default the API
- * server adds straight back.
- */
+/** Adds a volume, or replaces the one of the same name in place. */
 export function putVolume(spec: JsonObject, volume: JsonObject & { name: string }): void {
   const volumes = Array.isArray(spec.volumes) ? [...(spec.volumes as JsonObject[])] : [];
   const index = volumes.findIndex((v) => v.name === volume.name);
-  if (index >= 0 && isStoredFormOf(volumes[index] as JsonObject, volume)) return;
   if (index >= 0) volumes[index] = volume;
   else volumes.push(volume);
   spec.volumes = volumes;
-}
-
-/** The API server's defaulting of a projected volume: `defaultMode: 420` (0644). */
-const DEFAULT_PROJECTED_MODE = 420;
-
-function isStoredFormOf(existing: JsonObject, desired: JsonObject): boolean {
-  const projected = existing.projected as JsonObject | undefined;
-  const desiredProjected = desired.projected as JsonObject | undefined;
-  if (projected?.defaultMode !== DEFAULT_PROJECTED_MODE || desiredProjected === undefined || 'defaultMode' in desiredProjected) {
-    return isDeepStrictEqual(existing, desired);
-  }
-  const { defaultMode: _defaulted, ...rest } = projected;
-  return isDeepStrictEqual({ ...existing, projected: rest }, desired);
 }
 
 export function hasContainerNamed(containers: readonly JsonObject[], name: string): boolean {
