@@ -28,7 +28,7 @@ import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { CHART, containerEnv, findObject, parseManifests, webhookContainer, type K8sObject } from '../helpers/chart.js';
 import { controlPlaneBinaries, freePorts, startControlPlane, type ControlPlane } from '../helpers/control-plane.js';
 import { helmBinary } from '../helpers/helm.js';
-import { eventually, getText } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, getText } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { startLoopbackTlsServer } from '../helpers/loopback-tls.js';
 
@@ -202,7 +202,7 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
       '--webhook-cert-dir', join(dir, 'upstream-certs'), '--kubeconfig', plane.kubeconfig(dir, 'admin'), '--shutdown-delay', '0ms'], settings.env);
     if (!loaded.ok) throw new Error(loaded.error);
     const server = await startServer(loaded.config, upstreamSink.log);
-    await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, 30_000, 'the other webhook ready');
+    await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, GENEROUS_WAIT_MS, 'the other webhook ready');
     return server;
   };
   let upstream = await startUpstream();
@@ -215,7 +215,7 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
     const mark = upstreamSink.lines.length;
     baseline = await admitAll();
     return outcomesSince(upstreamSink, mark).length === 3 * 2;
-  }, 30_000, 'the API server to call the other webhook');
+  }, GENEROUS_WAIT_MS, 'the API server to call the other webhook');
   t.comment(`baseline: ${Object.keys(baseline).join(', ')}`);
   t.match(baseline.plain, /"name":"AZURE_CLIENT_ID","value":"6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e2"/, 'the other webhook mutates');
   t.match(baseline['identity-binding'], /"AZURE_KUBERNETES_TOKEN_PROXY","value":"https:\/\/ib\.example\.internal:443"/, 'the custom token endpoint from the values file');
@@ -239,7 +239,7 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
     admittedMeanwhile.push(await admitAll());
     const metrics = await kubectl(['get', '--raw', '/metrics']);
     return counter(metrics.out, 'apiserver_admission_webhook_fail_open_count', { name: OURS_WEBHOOK }) > 0;
-  }, 30_000, 'the API server to call ours and fail open');
+  }, GENEROUS_WAIT_MS, 'the API server to call ours and fail open');
   t.ok(admittedMeanwhile.every((admitted) => isDeepStrictEqual(admitted, baseline)), `pods created before ours is ready (${admittedMeanwhile.length} rounds) are admitted, mutated by the other webhook as before`);
 
   // The chart's Deployment: its pods get system-cluster-critical outside kube-system.
@@ -248,7 +248,7 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
     return pods.length === 2 && pods.every((p) => p.spec?.priorityClassName === 'system-cluster-critical' && p.spec.priority === 2_000_000_000 && p.metadata?.labels?.team === 'platform');
   }, 60_000, () => `the ReplicaSet to create 2 pods with priority system-cluster-critical\n${plane.logs()}`);
   t.pass('the chart\'s pods are admitted in wi-system with system-cluster-critical priority (2000000000) and podLabels');
-  await eventually(async () => (await core.readNamespacedResourceQuota({ name: 'wi-admission-critical-pods', namespace: 'wi-system' })).status?.used?.pods === '2', 30_000, 'the quota to count the chart\'s pods');
+  await eventually(async () => (await core.readNamespacedResourceQuota({ name: 'wi-admission-critical-pods', namespace: 'wi-system' })).status?.used?.pods === '2', GENEROUS_WAIT_MS, 'the quota to count the chart\'s pods');
   t.pass('the guide\'s ResourceQuota covers them (2 pods used)');
 
   // Our server runs with exactly the installed container's arguments and env, on local addresses.
@@ -267,7 +267,7 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
       '--kubeconfig', plane.kubeconfig(dir, 'webhook'), '--shutdown-delay', '0ms'], containerEnv(ownContainer, 'wi-system'));
     if (!loaded.ok) throw new Error(loaded.error);
     const server = await startServer(loaded.config, oursSink.log);
-    await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, 30_000, 'ours ready (CA bundle written)');
+    await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, GENEROUS_WAIT_MS, 'ours ready (CA bundle written)');
     return server;
   };
   t.ok(container.args.includes('--log-level=debug') && container.args.includes('--custom-token-endpoint-audience=api://AKSIdentityBinding'), 'the values file reached our arguments');
@@ -315,7 +315,7 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
     const mark = upstreamSink.lines.length;
     await core.createNamespacedPod({ namespace: NAMESPACE, body: podBody('plain'), dryRun: 'All' });
     return outcomesSince(upstreamSink, mark).length === 0;
-  }, 30_000, 'the API server to stop calling the other webhook');
+  }, GENEROUS_WAIT_MS, 'the API server to stop calling the other webhook');
   await upstream.shutdown();
   const oursMark = oursSink.lines.length;
   t.same(await admitAll(), baseline, 'the other webhook gone: every pod comes out the same through ours');
@@ -360,7 +360,7 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
     const marks = [upstreamSink.lines.length, oursSink.lines.length] as const;
     await core.createNamespacedPod({ namespace: NAMESPACE, body: podBody('plain'), dryRun: 'All' });
     return outcomesSince(upstreamSink, marks[0]).length === 2 && outcomesSince(oursSink, marks[1]).length === 0;
-  }, 30_000, 'the API server to call the other webhook only');
+  }, GENEROUS_WAIT_MS, 'the API server to call the other webhook only');
   await ours.shutdown();
   t.same(await admitAll(), baseline, 'rolled back: every pod comes out the same through the other webhook');
 });
