@@ -12,7 +12,9 @@ function watchedPolicy(t: Test): { path: string; sink: ReturnType<typeof createL
   const path = join(t.testdir({ 'policy.yaml': good }), 'policy.yaml');
   const sink = createLogSink();
   const results: string[] = [];
-  const file = new PolicyFile({ path, log: sink.log, onReload: (r) => void results.push(r), pollMs: 60_000 });
+  // Neither the poll nor the directory watch may reload on their own while a test runs (a busy machine
+  // delays the test, not the timers): their periods are far longer than any test here.
+  const file = new PolicyFile({ path, log: sink.log, onReload: (r) => void results.push(r), pollMs: 600_000, debounceMs: 600_000 });
   t.teardown(() => file.close());
   return { path, sink, results, file };
 }
