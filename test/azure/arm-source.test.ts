@@ -139,11 +139,13 @@ void t.test('429 surfaces at once as a throttled error with its Retry-After', as
   t.equal(arm.armRequests().length, 1, 'not retried inside the SDK: the inventory owns the wait');
   t.same(calls, [['listBySubscription', 'throttled']]);
 
-  const date = new Date(Date.now() + 120_000).toUTCString();
+  // Read against the instant the date was written for, so a slow machine cannot shorten the wait.
+  const now = Date.now();
+  const date = new Date(now + 120_000).toUTCString();
   arm.failNext(429, { headers: { 'Retry-After': date } });
   const dated = await source.listIdentities().catch((e: unknown) => e);
-  const wait = retryAfterMs(dated) ?? 0;
-  t.ok(wait > 115_000 && wait <= 120_000, `an HTTP-date Retry-After (${wait} ms)`);
+  const wait = retryAfterMs(dated, now) ?? 0;
+  t.ok(wait > 119_000 && wait <= 120_000, `an HTTP-date Retry-After, to the second (${wait} ms)`);
 });
 
 void t.test('5xx is retried with backoff, then surfaces as an error', async (t) => {

@@ -246,7 +246,7 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
   await eventually(async () => {
     const pods = (await core.listNamespacedPod({ namespace: 'wi-system', labelSelector: 'app.kubernetes.io/instance=wi' })).items;
     return pods.length === 2 && pods.every((p) => p.spec?.priorityClassName === 'system-cluster-critical' && p.spec.priority === 2_000_000_000 && p.metadata?.labels?.team === 'platform');
-  }, 60_000, () => `the ReplicaSet to create 2 pods with priority system-cluster-critical\n${plane.logs()}`);
+  }, GENEROUS_WAIT_MS, () => `the ReplicaSet to create 2 pods with priority system-cluster-critical\n${plane.logs()}`);
   t.pass('the chart\'s pods are admitted in wi-system with system-cluster-critical priority (2000000000) and podLabels');
   await eventually(async () => (await core.readNamespacedResourceQuota({ name: 'wi-admission-critical-pods', namespace: 'wi-system' })).status?.used?.pods === '2', GENEROUS_WAIT_MS, 'the quota to count the chart\'s pods');
   t.pass('the guide\'s ResourceQuota covers them (2 pods used)');
@@ -290,7 +290,7 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
       // in place; like upstream it still replaces the token volume whole (dropping the defaultMode the API
       // server added, which the API server adds straight back), so both answer with a patch.
       return JSON.stringify(outcomesSince(first, marks[0])) === '["Mutated","Mutated"]' && JSON.stringify(outcomesSince(second, marks[1])) === '["Mutated","Mutated"]';
-    }, 30_000, () => `${what}: first ${JSON.stringify(outcomesSince(first, 0).slice(-4))}, second ${JSON.stringify(outcomesSince(second, 0).slice(-4))}`);
+    }, GENEROUS_WAIT_MS, () => `${what}: first ${JSON.stringify(outcomesSince(first, 0).slice(-4))}, second ${JSON.stringify(outcomesSince(second, 0).slice(-4))}`);
     t.pass(what);
     t.same(await admitAll(), baseline, `${what}: every pod comes out as through the other webhook alone`);
   };
@@ -336,7 +336,7 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
   await eventually(async () => {
     warned = await kubectl(['apply', '-f', '-'], serviceAccount('batch'));
     return /Warning: wi-admission: ServiceAccount checkout-prod\/batch is not allowed to use client ID/.test(warned.out);
-  }, 30_000, () => `a warning from the validating webhook: ${warned.out}`);
+  }, GENEROUS_WAIT_MS, () => `a warning from the validating webhook: ${warned.out}`);
   t.equal(warned.code, 0, 'in warn: the ServiceAccount is admitted, with the warning kubectl prints');
   t.comment(`kubectl printed: ${warned.out.trim()}`);
 
@@ -347,7 +347,7 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
   await eventually(async () => {
     denied = await kubectl(['apply', '--dry-run=server', '-f', '-'], serviceAccount('batch-2'));
     return denied.code !== 0;
-  }, 30_000, () => `the policy in deny: ${denied.out}`);
+  }, GENEROUS_WAIT_MS, () => `the policy in deny: ${denied.out}`);
   t.match(denied.out, /admission webhook "validation\.wi-admission\.io" denied the request: wi-admission: ServiceAccount checkout-prod\/batch-2 is not allowed to use client ID 0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b .*\[IdentityNotApproved\]/, 'in deny: refused with our message');
 
   // Rollback: the other webhook reinstalled, ours uninstalled (helm removes webhook configurations first).
