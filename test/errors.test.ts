@@ -10,8 +10,11 @@ for (const code of Object.keys(ERROR_CODES)) t.ok(doc.includes(`\`${code}\``), `
 const reasons = [
   'Mutated', 'Unchanged', 'NotOptedIn', 'NotAPod', 'NotCreate', 'InvalidPod', 'ServiceAccountNotFound',
   'ServiceAccountLookupFailed', 'HostNetworkProxy', 'InvalidProxyPort', 'InvalidTokenExpiration', 'KubernetesVersionUnknown',
+  'LimitExceeded', 'InternalError',
 ];
-const source = readFileSync(new URL('../src/admission/handle-mutation.ts', import.meta.url), 'utf8') + readFileSync(new URL('../src/identity/mutate-pod.ts', import.meta.url), 'utf8');
+const source = ['../src/admission/handle-mutation.ts', '../src/identity/mutate-pod.ts', '../src/server/routes/admission.ts']
+  .map((file) => readFileSync(new URL(file, import.meta.url), 'utf8'))
+  .join('');
 for (const reason of reasons) {
   t.ok(source.includes(`'${reason}'`), `${reason} is a reason the code uses`);
   t.ok(doc.includes(`\`${reason}\``), `${reason} is in docs/errors.md`);

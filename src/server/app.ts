@@ -1,9 +1,11 @@
 import Fastify, { errorCodes, LogController, type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { Server } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { registerMutateRoute, type MutateRouteDeps } from './routes/mutate.js';
 import { registerValidateRoute, type ValidateRouteDeps } from './routes/validate.js';
+import { guardConnections, listenerTimeouts, TLS_CIPHERS, TRANSPORT_LIMITS } from './transport.js';
 
 /** The API server sends at most a few hundred KiB; 3 MiB is Kubernetes' own request limit. */
 export const BODY_LIMIT_BYTES = 3 * 1024 * 1024;
@@ -34,13 +36,15 @@ export function buildAdmissionApp(deps: AdmissionAppDeps, options: AdmissionAppO
     // Longer than the API server's idle-connection timeout (90 s), so the
     // server never closes a connection the client is about to reuse.
     keepAliveTimeout: 120_000,
-    requestTimeout: 30_000,
+    requestTimeout: TRANSPORT_LIMITS.requestTimeoutMs,
     // On close, idle keep-alive connections go at once; in-flight requests finish.
     forceCloseConnections: 'idle',
     return503OnClosing: false,
   };
-  if (options.https) serverOptions.https = options.https;
+  // Timeouts and ciphers of the listener (server/transport.ts); the caller's TLS settings win.
+  if (options.https) serverOptions.https = { ...listenerTimeouts(), ciphers: TLS_CIPHERS, ...options.https };
   const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;
+  if (options.https) guardConnections(app.server as unknown as Server, () => deps.metrics.connectionsRefused.inc());
 
   // AdmissionReviews are JSON; fastify's default text/plain parser would let a
   // string body through to the decoder with a less helpful message.
