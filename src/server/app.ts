@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { registerMutateRoute, type MutateRouteDeps } from './routes/mutate.js';
 import { registerValidateRoute, type ValidateRouteDeps } from './routes/validate.js';
+import { parseAdmissionJson, type JsonBody } from './json-body.js';
+import { hasLargeBody, LARGE_REQUESTS, OneTurnEach, Slots } from './large-requests.js';
 import { guardConnections, listenerTimeouts, TLS_CIPHERS, TRANSPORT_LIMITS } from './transport.js';
 
 /** The API server sends at most a few hundred KiB; 3 MiB is Kubernetes' own request limit. */
@@ -51,6 +53,16 @@ export function buildAdmissionApp(deps: AdmissionAppDeps, options: AdmissionAppO
   app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
+  // At most a few large bodies are read at once (server/large-requests.ts);
+  // the slot is given back when the answer is sent or the connection drops.
+  const largeSlots = new Slots(LARGE_REQUESTS.maxInFlight);
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!hasLargeBody(request.headers)) {
+      done();
+      return;
+    }
+    reply.raw.once('close', largeSlots.take(() => done()));
+  });
   // While draining, ask clients to reconnect (to another replica) after this answer.
   // A callback hook, not an async one: no promise per answer.
   app.addHook('onSend', (_request, reply, payload, done) => {
@@ -81,21 +93,32 @@ export function buildAdmissionApp(deps: AdmissionAppDeps, options: AdmissionAppO
  * touches a prototype: such a key becomes an ordinary own property, inert
  * data here, because nothing merges request objects by assignment (the
  * mutation copies with spread, zod skips `__proto__`, and the patch holds
- * only values the webhook builds). test/hostile checks both.
+ * only values the webhook builds). test/hostile checks both. A large body
+ * is first measured (server/json-body.ts): one over the JSON limits is read
+ * without its objects, and the route denies it.
  */
 function parseJsonBody(_request: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void): void {
   if (body.length === 0) {
     done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY());
     return;
   }
-  let parsed: unknown;
+  // A large body is parsed (and then handled) in a turn of the event loop of its own.
+  if (body.length > LARGE_REQUESTS.minBytes) largeParses.run(() => parseInto(body, done));
+  else parseInto(body, done);
+}
+
+const largeParses = new OneTurnEach();
+
+function parseInto(body: string, done: (err: Error | null, body?: unknown) => void): void {
+  let parsed: JsonBody;
   try {
-    parsed = JSON.parse(body);
+    parsed = parseAdmissionJson(body);
   } catch {
     done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY());
     return;
   }
-  done(null, parsed);
+  if (!parsed.ok) done(Object.assign(new Error(parsed.error), { statusCode: 400, code: 'WIA_ERR_REVIEW_INVALID' }));
+  else done(null, parsed.value);
 }
 
 function describeBodyError(error: FastifyError): string {
@@ -106,6 +129,8 @@ function describeBodyError(error: FastifyError): string {
       return 'Content-Type must be application/json (an AdmissionReview)';
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return 'request body is empty; expected an AdmissionReview';
+    case 'WIA_ERR_REVIEW_INVALID':
+      return error.message;
     default:
       return error.statusCode && error.statusCode < 500 ? `body is not valid JSON: ${error.message}` : 'internal error';
   }

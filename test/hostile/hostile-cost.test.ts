@@ -70,13 +70,17 @@ void t.test('hostile requests against the server over TLS', async (t) => {
     expectLimit(t, answer, 'names more than 250 containers');
   });
 
-  await t.test('3 MiB of containers {"name":""} (was a 204 MB answer and 1.8 GiB of memory)', async (t) => {
+  await t.test('containers {"name":""}: 40,000 (was 31 MB of answer), and 3 MiB of them (was 204 MB and 1.8 GiB of memory)', async (t) => {
+    const some = await attack(t, '/mutate-v1-pod', reviewText(optedInPodText(`"containers":${repeated(40_000, () => '{"name":""}')}`)));
+    expectLimit(t, some.answer, '40,000 containers');
+    t.ok(some.result.body.length < 4096, `a small answer (${some.result.body.length} bytes)`);
     const count = Math.floor((3 * MiB - 1024) / 12);
     const body = reviewText(optedInPodText(`"containers":${repeated(count, () => '{"name":""}')}`));
     t.ok(body.length > 2.9 * MiB && body.length < 3 * MiB, `${body.length} bytes`);
-    const { result, answer } = await attack(t, '/mutate-v1-pod', body);
-    expectLimit(t, answer, `${count.toLocaleString('en-US')} containers`);
-    t.ok(result.body.length < 4096, `a small answer (${result.body.length} bytes)`);
+    const all = await attack(t, '/mutate-v1-pod', body);
+    t.equal(all.answer.allowed, false);
+    t.match(all.answer.status?.message, /^wi-admission: Pod shop\/<unnamed>: the request holds 262,\d{3} JSON objects and arrays; the webhook reads at most 200,000 .*\[LimitExceeded\]$/, 'too many objects to parse');
+    t.ok(all.result.body.length < 4096, `a small answer (${all.result.body.length} bytes)`);
   });
 
   await t.test('each list limit, one past it', async (t) => {
@@ -127,9 +131,9 @@ void t.test('hostile requests against the server over TLS', async (t) => {
     t.equal((await attack(t, '/validate', numericEnv)).answer.allowed, true);
   });
 
-  await t.test('an old token volume with 100,000 sources and 200,000 keys is replaced in one operation (rfc6902 recursed per element)', async (t) => {
+  await t.test('an old token volume with 100,000 sources and 9,000 keys is replaced in one operation (rfc6902 recursed per element)', async (t) => {
     const reserved = buildVolumeName('attack');
-    const keys = Array.from({ length: 200_000 }, (_, i) => `"k${i}":1`).join(',');
+    const keys = Array.from({ length: 9_000 }, (_, i) => `"k${i}":1`).join(',');
     const volume = `{"name":"${reserved}","projected":{"sources":${repeated(100_000, () => '{}')}},${keys}}`;
     const pod = optedInPodText(`"containers":[{"name":"app"}],"volumes":[${volume}]`);
     const { answer } = await attack(t, '/mutate-v1-pod', reviewText(pod));
@@ -157,6 +161,32 @@ void t.test('hostile requests against the server over TLS', async (t) => {
     const withDigits = await attack(t, '/mutate-v1-pod', reviewText(optedInPodText('"containers":[{"name":"app"}]', { 'azure.workload.identity/service-account-token-expiration': digits })));
     t.match(withDigits.answer.status?.message, /value out of range\)\. Set it to a whole number of seconds/);
     t.ok(withDigits.result.body.length < 4096, 'a small answer');
+  });
+
+  await t.test('JSON too costly to parse: a million tolerations, an annotations map of 150,000 keys', async (t) => {
+    const tolerations = reviewText(optedInPodText(`"containers":[{"name":"app"}],"tolerations":${repeated(1_000_000, () => '{}')}`), { uid: 'tolerations' });
+    const many = await attack(t, '/mutate-v1-pod', tolerations);
+    t.equal(many.answer.uid, 'tolerations', 'answered, echoing the uid, without parsing the pod');
+    t.equal(many.answer.status?.code, 400);
+    t.match(many.answer.status?.message, /^wi-admission: Pod shop\/<unnamed>: the request holds 1,000,011 JSON objects and arrays; the webhook reads at most 200,000 .*\[LimitExceeded\]$/);
+    const keys = Object.fromEntries(Array.from({ length: 150_000 }, (_, i) => [`k${i}`, '']));
+    const wide = await attack(t, '/validate', reviewText(optedInPodText('"containers":[{"name":"app"}]', keys), { kind: 'Pod' }));
+    t.match(wide.answer.status?.message, /an object in the request has 150,00\d members; the webhook reads at most 10,000 per object\. \[LimitExceeded\]$/);
+    const outside = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","userInfo":{"extra":${repeated(300_000, () => '[]')}},"object":{}}}`;
+    const [refused] = await Promise.all([post(server.port, '/mutate-v1-pod', outside, { ca: server.ca })]);
+    t.equal(refused.status, 400, 'over a limit outside request.object: not read, HTTP 400');
+    t.match(refused.json, { code: 'WIA_ERR_REVIEW_INVALID', message: /^the request holds 300,00\d JSON objects and arrays; .*, and not only in request\.object$/ });
+  });
+
+  await t.test('six 3 MiB pods at once, within every limit: each mutated, and an ordinary admission answered meanwhile', async (t) => {
+    const env = repeated(440, (i) => `{"name":"SETTING_${i}","value":"v"}`);
+    const body = reviewText(optedInPodText(`"containers":${repeated(200, (i) => `{"name":"c${i}","image":"app:1","env":${env}}`)}`));
+    t.ok(body.length > 2.5 * MiB && body.length < 3 * MiB, `${body.length} bytes`);
+    const answers = await Promise.all(Array.from({ length: 6 }, () => attack(t, '/mutate-v1-pod', body)));
+    for (const { answer } of answers) {
+      const ops = JSON.parse(Buffer.from(answer.patch ?? '', 'base64').toString('utf8')) as Operation[];
+      t.equal(ops.filter((op) => op.path.endsWith('/volumeMounts')).length, 200, 'mutated: a mount for each container');
+    }
   });
 
   await t.test('no log line reached 16 KiB, and each cut value says how much was cut', async (t) => {

@@ -3,6 +3,7 @@ import { buildReviewResponse, decodeReview, serializeReviewResponse, type Decisi
 import { MAX_ECHOED_VALUE_CHARS } from '../../identity/constants.js';
 import type { Metrics } from '../../metrics.js';
 import { truncate } from '../../util/truncate.js';
+import { bodyOverLimit } from '../json-body.js';
 
 export interface AdmissionOutcome {
   readonly decision: Decision;
@@ -16,8 +17,9 @@ export interface AdmissionOutcome {
  * One admission endpoint: decode the AdmissionReview (HTTP 400 with a reason
  * when it is not one) → decide → answer in the request's version, with one
  * log line and the request metrics per admission. A decodable review always
- * gets a 200 AdmissionReview echoing its uid: a fault while deciding
- * becomes a denial with code 500 (reason InternalError), logged with the
+ * gets a 200 AdmissionReview echoing its uid: one whose body is over the
+ * JSON limits is denied (LimitExceeded) without deciding, and a fault while
+ * deciding becomes a denial with code 500 (InternalError), logged with the
  * error.
  */
 export function registerAdmissionRoute(
@@ -37,9 +39,11 @@ export function registerAdmissionRoute(
     }
     const { review } = decoded;
     const uid = truncate(review.request.uid, MAX_ECHOED_VALUE_CHARS);
+    const overLimit = bodyOverLimit(request.body);
     let outcome: AdmissionOutcome;
     try {
-      outcome = await decide(review);
+      // A body over the JSON limits was read without its objects: nothing to decide on.
+      outcome = overLimit === undefined ? await decide(review) : denyOverLimit(review, overLimit);
     } catch (err) {
       request.log.error({ webhook, uid, err }, 'admission failed');
       outcome = internalError(review);
@@ -59,11 +63,26 @@ export function registerAdmissionRoute(
 /** The denial for a fault of the webhook itself: never admitted unreviewed, and the uid finds the log line. */
 function internalError(review: DecodedReview): AdmissionOutcome {
   const { request } = review;
-  const object = `${request.kind?.kind || 'object'} ${request.namespace ?? ''}/${request.name || nameOf(request.object)}`;
   const message =
-    `wi-admission: ${truncate(object, MAX_ECHOED_VALUE_CHARS * 2)}: the webhook failed while reviewing this request, so it was not admitted. ` +
+    `wi-admission: ${describeObject(request)}: the webhook failed while reviewing this request, so it was not admitted. ` +
     `Retry; if it persists, give the webhook's operators the request uid ${truncate(request.uid, MAX_ECHOED_VALUE_CHARS)} (its log has the error). [InternalError]`;
-  return { decision: { allowed: false, status: { code: 500, message } }, reason: 'InternalError', context: { kind: request.kind?.kind, namespace: request.namespace, name: request.name, operation: request.operation } };
+  return { decision: { allowed: false, status: { code: 500, message } }, reason: 'InternalError', context: contextOf(request) };
+}
+
+/** The denial of a body over the JSON limits (server/json-body.ts). */
+function denyOverLimit(review: DecodedReview, problem: string): AdmissionOutcome {
+  const { request } = review;
+  const message = `wi-admission: ${describeObject(request)}: ${problem}. [LimitExceeded]`;
+  return { decision: { allowed: false, status: { code: 400, message } }, reason: 'LimitExceeded', context: contextOf(request) };
+}
+
+/** `<Kind> <namespace>/<name>` as far as the request tells, cut to a bounded length. */
+function describeObject(request: DecodedReview['request']): string {
+  return truncate(`${request.kind?.kind || 'object'} ${request.namespace ?? ''}/${request.name || nameOf(request.object)}`, MAX_ECHOED_VALUE_CHARS * 2);
+}
+
+function contextOf(request: DecodedReview['request']): AdmissionOutcome['context'] {
+  return { kind: request.kind?.kind, namespace: request.namespace, name: request.name, operation: request.operation };
 }
 
 /** `metadata.name`, or `generateName*`, of a raw object, as far as it can be read. */
