@@ -15,6 +15,8 @@
  * - the HTTP status, the answer's size and decision, and the longest log
  *   line the server wrote.
  *
+ * It prints a Markdown table; the whole result goes to bench/results/.
+ *
  * BENCH_HOSTILE_ONLY=<regex> runs the matching attacks only;
  * BENCH_HOSTILE_RESULT=<file> names the result file in bench/results/
  * (default hostile.json); BENCH_HOSTILE_SERVER=<main.js> runs another
@@ -25,7 +27,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { Agent, request } from 'node:https';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { writeDevCertificates } from '../src/certs/issue.js';
@@ -348,6 +350,8 @@ async function idleConnectionFlood(count: number): Promise<Result> {
         sockets.push(socket);
         resolve();
       });
+      // Read whatever the server sends, or its close would go unnoticed.
+      socket.resume();
       socket.on('error', () => {
         refused++;
         resolve();
@@ -428,6 +432,8 @@ function round(x: number, digits: number): number {
 }
 
 async function main(): Promise<void> {
+  // Other work on the machine inflates every delay: recorded with the figures.
+  const loadAverage = loadavg().map((l) => +l.toFixed(1));
   await writeDevCertificates(certDir, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   ca = readFileSync(join(certDir, 'ca.crt'), 'utf8');
   const numericEnv = optedInPod(`"containers":[{"name":"app","env":[${Array.from({ length: 150_000 }, (_, i) => `{"name":${i}}`).join(',')}]}]`);
@@ -469,12 +475,33 @@ async function main(): Promise<void> {
   }
   const result = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, pinning: 'server on core 0' },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, pinning: 'server on core 0', loadAverageAtStart: loadAverage, loadAverageAtEnd: loadavg().map((l) => +l.toFixed(1)) },
     results,
   };
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(join(root, 'bench', 'results', RESULT_FILE), `${JSON.stringify(result, null, 2)}\n`);
-  console.log(JSON.stringify(result, null, 2));
+  console.log(markdownTable(results));
+}
+
+/** The request attacks as a table; the transport ones as their own lines. */
+function markdownTable(results: readonly Result[]): string {
+  const lines = [
+    '| attack | body | HTTP | answer | answer bytes | event-loop delay max | ordinary request waited | /healthz waited | peak RSS | longest log line |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of results) {
+    if (r.path === undefined) {
+      const { attack, ...rest } = r;
+      lines.push(`| ${attack} | ${Object.entries(rest).map(([k, v]) => `${k}: ${String(v)}`).join('; ')} |`);
+      continue;
+    }
+    const times = r.concurrent === 1 ? '' : ` ×${String(r.concurrent)}`;
+    lines.push(
+      `| ${r.attack} | ${String(r.bodyMiB)} MiB${times} | ${String(r.status)} | ${String(r.answer)} | ${String(r.answerBytes)} | ${String(r.eventLoopDelayMaxMs)} ms | ` +
+        `${String(r.ordinaryRequestMaxMs)} ms | ${String(r.healthzMaxMs)} ms | ${String(r.peakRssMiB)} MiB${r.serverExited ? ` (server ${String(r.serverExited)})` : ''} | ${String(r.longestLogLineBytes)} B |`,
+    );
+  }
+  return lines.join('\n');
 }
 
 await main();

@@ -40,10 +40,10 @@ export const TRANSPORT_LIMITS = {
   connectionsCheckingIntervalMs: 1_000,
   /**
    * Open connections; more are refused on arrival. The API server opens
-   * one per concurrent admission; each idle TLS connection costs about
-   * 30 KiB, so the cap holds them to about 30 MiB (docs/performance.md).
+   * one per concurrent admission (tens); each idle TLS connection costs
+   * about 33 KiB, so the cap holds them to about 17 MiB (docs/performance.md).
    */
-  maxConnections: 1_000,
+  maxConnections: 512,
 } as const;
 
 /** TLS settings of the listener, for the first certificate and every reloaded one (setSecureContext replaces them all). */

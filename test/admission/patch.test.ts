@@ -62,7 +62,8 @@ void t.test('a patch over the limit is refused, counted in UTF-8 bytes, and neve
   t.same(encodePatch([op('é')], exact), { ok: false }, 'é is two bytes in UTF-8');
   // Each operation shares one 256 KiB value: 400 of them would be 100 MiB of JSON.
   const big = 'v'.repeat(256 * 1024);
-  t.same(encodePatch(Array.from({ length: 400 }, () => op(big))), { ok: false }, 'over 1 MiB by default');
+  t.same(encodePatch(Array.from({ length: 400 }, () => op(big))), { ok: false }, 'over 1 MiB by default, counted one operation at a time');
+  t.same(encodePatch(Array.from({ length: 10 }, () => op(big))), { ok: false }, 'and when a short patch is serialised in one call');
 });
 
 void t.test('long arrays outside named lists are replaced whole, short ones diffed element by element', async (t) => {
