@@ -106,21 +106,19 @@ void t.test('slots: handed out in arrival order; a waiter that leaves gives up i
   releaseD();
 });
 
-void t.test('one job per turn: an I/O callback queued meanwhile runs between two jobs', async (t) => {
+void t.test('one job per turn: the event loop turns between two jobs, so what was queued meanwhile runs first', async (t) => {
   const turns = new OneTurnEach();
   const order: string[] = [];
   await new Promise<void>((resolve) => {
     turns.run(() => {
       order.push('job 1');
-      // Stands for a request read while job 1 ran: it is answered before job 2.
-      setTimeout(() => order.push('timer'), 0);
-      setImmediate(() => order.push('immediate'));
+      // Queued while job 1 runs, as a request read meanwhile would be: it goes before job 2.
+      setImmediate(() => order.push('queued during job 1'));
     });
     turns.run(() => {
       order.push('job 2');
       resolve();
     });
   });
-  t.same(order.slice(0, 2), ['job 1', 'immediate']);
-  t.ok(order.indexOf('job 2') > order.indexOf('immediate'), `${order.join(', ')}`);
+  t.same(order, ['job 1', 'queued during job 1', 'job 2']);
 });
