@@ -8,7 +8,9 @@ import { handleMutation, MUTATION_REASONS, type MutationOutcome, type MutationRe
 import type { DecodedReview } from '../src/admission/review.js';
 import { CHECK_RULE_IDS } from '../src/check/rules.js';
 import { ERROR_CODES } from '../src/errors.js';
+import { MAX_POD_CONTAINERS } from '../src/identity/constants.js';
 import { VALIDATION_REASONS } from '../src/policy/evaluate.js';
+import { ROUTE_DENIAL_REASONS } from '../src/server/routes/admission.js';
 import { FakeServiceAccountLookup } from './helpers/fake-service-accounts.js';
 import { testSettings } from './helpers/settings.js';
 
@@ -57,6 +59,7 @@ void t.test('every mutation reason is answered for the case docs/errors.md descr
     InvalidProxyPort: () => decide(review(pod({}, { [PROXY]: 'true', 'azure.workload.identity/proxy-sidecar-port': 'abc' }))),
     InvalidTokenExpiration: () => decide(review(pod({}, { 'azure.workload.identity/service-account-token-expiration': '3600s' }))),
     KubernetesVersionUnknown: () => decide(review(pod({}, { [PROXY]: 'true' })), { nativeSidecar: undefined }),
+    LimitExceeded: () => decide(review(pod({ containers: Array.from({ length: MAX_POD_CONTAINERS + 1 }, (_, i) => ({ name: `c${i}`, image: 'app:1' })) }))),
   };
   t.same(Object.keys(cases).sort(), [...MUTATION_REASONS].sort(), 'one case per reason');
   for (const reason of MUTATION_REASONS) {
@@ -71,9 +74,10 @@ void t.test('every mutation reason is answered for the case docs/errors.md descr
   }
 });
 
-for (const reason of new Set([...VALIDATION_REASONS, ...CHECK_RULE_IDS])) {
+// Denials of both webhooks that the route decides (test/server/internal-error.test.ts and the hostile tests reach them).
+for (const reason of new Set([...ROUTE_DENIAL_REASONS, ...VALIDATION_REASONS, ...CHECK_RULE_IDS])) {
   t.ok(sections.includes(reason), `${reason} has a section (### ${reason}) in docs/errors.md`);
 }
-const known: string[] = [...MUTATION_REASONS, ...VALIDATION_REASONS];
+const known: string[] = [...MUTATION_REASONS, ...ROUTE_DENIAL_REASONS, ...VALIDATION_REASONS];
 t.same([...sections, ...rows].filter((r) => !known.includes(r)), [], 'docs/errors.md documents no reason the code does not have');
 t.equal(new Set(sections).size, sections.length, 'one section per reason (anchors are unique)');

@@ -16,7 +16,7 @@ import { FakeServiceAccountLookup } from '../helpers/fake-service-accounts.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { checkProperty } from '../helpers/property.js';
 import { testSettings } from '../helpers/settings.js';
-import { documentedReasons, expectMutation, expectValidation, MUTATION_DENIALS, statedReasons, WORLD, type Expected } from './admission-oracle.js';
+import { documentedReasons, expectMutation, expectValidation, MUTATION_DENIALS, statedReasons, WORLD, type Expected } from '../helpers/admission-oracle.js';
 
 const RUNS = Number(process.env.HOSTILE_RUNS ?? 6000);
 const PROTOTYPE_KEYS = Object.getOwnPropertyNames(Object.prototype).sort();
