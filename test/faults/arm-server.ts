@@ -141,6 +141,16 @@ export async function startArmServer(t: Test, args: string[], prepare: (arm: Fak
   };
 }
 
+/**
+ * Passes once the process has logged a line matching `predicate`. Its log
+ * comes through a pipe, which may deliver a line after an HTTP answer the
+ * process sent later, so the test waits for the line instead of looking once.
+ */
+export async function assertLogged(t: Test, s: ArmServer, predicate: (line: Record<string, unknown>) => boolean, what: string): Promise<void> {
+  await eventually(() => s.logLines().some(predicate), GENEROUS_WAIT_MS, what);
+  t.pass(what);
+}
+
 /** Neither the client secret, nor a token, nor the serving key in anything the process wrote. */
 export function assertArmLogsClean(t: Test, s: ArmServer): void {
   assertNoSecrets(t, s.output(), {

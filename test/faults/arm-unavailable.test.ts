@@ -4,7 +4,7 @@
 // checks that neither the client secret nor a token reaches the logs.
 import t from 'tap';
 import { eventually, GENEROUS_WAIT_MS, getText } from '../helpers/https-client.js';
-import { BILLING, CHECKOUT, assertArmLogsClean, metricsText, startArmServer } from './arm-server.js';
+import { BILLING, CHECKOUT, assertArmLogsClean, assertLogged, metricsText, startArmServer } from './arm-server.js';
 import { sumMetric } from './support.js';
 
 void t.test('ARM down at start: not ready, admissions answer onInventoryUnavailable; ready and approving once ARM is back', async (t) => {
@@ -20,7 +20,7 @@ void t.test('ARM down at start: not ready, admissions answer onInventoryUnavaila
   t.equal(denied.status?.code, 403);
   t.match(denied.status?.message, new RegExp(`uses client ID ${CHECKOUT}, which cannot be checked now: the identity inventory is unavailable \\(the identity inventory has not loaded yet \\(last listing failed: arm:/subscriptions/[^)]*503`));
   t.match(denied.status?.message, /\[InventoryUnavailable\]$/);
-  t.ok(s.logLines().some((l) => l.msg === 'inventory listing failed' && l.level === 40 && l.component === 'inventory'), 'logged at warn');
+  await assertLogged(t, s, (l) => l.msg === 'inventory listing failed' && l.level === 40 && l.component === 'inventory', 'logged at warn');
 
   s.arm.down = false;
   await eventually(() => s.ready(), GENEROUS_WAIT_MS, 'ready once ARM answers');
@@ -37,13 +37,15 @@ void t.test('ARM down later: the last good inventory answers up to --identity-ma
   s.arm.down = true;
   await eventually(async () => sumMetric(await metricsText(s), 'wi_admission_inventory_refreshes_total', { result: 'error' }) >= 1, GENEROUS_WAIT_MS, 'a failed refresh');
   t.same(await s.validate('u2', CHECKOUT), { uid: 'u2', allowed: true }, 'the stale inventory still approves');
-  t.ok(s.logLines().some((l) => l.msg === 'inventory refresh failed, serving the last good inventory' && l.level === 40), 'the failed refresh is logged at warn');
+  await assertLogged(t, s, (l) => l.msg === 'inventory refresh failed, serving the last good inventory' && l.level === 40, 'the failed refresh is logged at warn');
   t.ok(await s.ready(), 'still ready: the policy decides what a stale inventory means');
 
   await eventually(async () => !(await s.validate('u-poll', CHECKOUT)).allowed, GENEROUS_WAIT_MS, 'past the maximum staleness');
   const late = await s.validate('u3', CHECKOUT);
   t.match(late.status?.message, /which cannot be checked now: the identity inventory is unavailable \(the identity inventory is \d+ s old, older than the 15 s allowed \(last listing failed: .*\)\)\. .*\[InventoryUnavailable\]$/);
-  t.equal(s.logLines().filter((l) => l.msg === 'inventory too stale to use' && l.level === 50).length, 1, 'logged once, at error');
+  const tooStale = (l: Record<string, unknown>): boolean => l.msg === 'inventory too stale to use' && l.level === 50;
+  await assertLogged(t, s, tooStale, 'logged at error');
+  t.equal(s.logLines().filter(tooStale).length, 1, 'logged once');
   t.ok((await metricsText(s)).includes('wi_admission_inventory_lookups_total{result="unavailable"}'), 'counted as unavailable');
 
   s.arm.down = false;

@@ -89,7 +89,8 @@ void t.test('SIGTERM under load: readiness false before any refusal, every accep
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': only then has everything the process wrote been read.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   t.teardown(() => void child.kill('SIGKILL'));
 
   await eventually(() => /"msg":"listening"/.test(output), GENEROUS_WAIT_MS, 'server listening');

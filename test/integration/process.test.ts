@@ -33,7 +33,8 @@ void t.test('SIGTERM: not ready first, every in-flight request answered, then ex
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': only then has everything the process wrote been read.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   t.teardown(() => void child.kill('SIGKILL'));
 
   await eventually(() => /"msg":"listening"/.test(output), GENEROUS_WAIT_MS, 'server listening');
@@ -65,7 +66,7 @@ void t.test('a bad configuration exits 1 naming the setting', async (t) => {
   const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve', '--tls-min-version', '1.0'], { env: { ...process.env, AZURE_TENANT_ID: 'x' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   t.equal(code, 1);
   t.match(stderr, /--tls-min-version \(WI_ADMISSION_TLS_MIN_VERSION\): must be 1\.2 or 1\.3/);
 });
@@ -74,7 +75,7 @@ void t.test('version prints one JSON line', async (t) => {
   const child = spawn(process.execPath, ['--import', 'tsx', main, '--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  t.equal(await new Promise((resolve) => child.on('exit', resolve)), 0);
+  t.equal(await new Promise((resolve) => child.on('close', resolve)), 0);
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   t.match(JSON.parse(stdout), { buildVersion: pkg.version, platform: `${process.platform}/${process.arch}` });
 });
