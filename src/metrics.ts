@@ -18,6 +18,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
   /** Set by the inventory: the age is read at scrape time, so it keeps growing while refreshes fail. */
   const inventoryAgeSource: { seconds?: () => number | undefined } = {};
+  /** Set by the server: /readyz's checks, read at scrape time like the inventory's age. */
+  const readinessSource: { checks?: () => object } = {};
+  /** Set by the policy file: the error of a rejected edit while it is still on disk. */
+  const policyFileSource: { pendingError?: () => string | undefined } = {};
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'wi_admission_' });
   return {
     registry,
@@ -116,6 +120,30 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     certificateExpiry: new Gauge({
       name: 'wi_admission_certificate_expiry_timestamp_seconds',
       help: 'notAfter of the serving certificate in use, Unix seconds',
+      registers: [registry],
+    }),
+    readinessSource,
+    readinessChecks: new Gauge({
+      name: 'wi_admission_readiness_check',
+      help: '1 when the /readyz check named by `check` holds, 0 when not (/readyz answers 200 when all are 1)',
+      labelNames: ['check'] as const,
+      registers: [registry],
+      collect() {
+        for (const [check, ok] of Object.entries(readinessSource.checks?.() ?? {})) this.set({ check }, ok === true ? 1 : 0);
+      },
+    }),
+    policyFileSource,
+    policyLastReloadSuccessful: new Gauge({
+      name: 'wi_admission_policy_last_reload_successful',
+      help: '0 while a rejected edit of the policy file is on disk (the last good policy is still in force), else 1',
+      registers: [registry],
+      collect() {
+        this.set(policyFileSource.pendingError?.() === undefined ? 1 : 0);
+      },
+    }),
+    inventoryMaxStaleness: new Gauge({
+      name: 'wi_admission_inventory_max_staleness_seconds',
+      help: '--identity-max-staleness: how old the inventory may get while its source fails before lookups answer unavailable',
       registers: [registry],
     }),
   };
