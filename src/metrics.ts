@@ -18,10 +18,6 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
   /** Set by the inventory: the age is read at scrape time, so it keeps growing while refreshes fail. */
   const inventoryAgeSource: { seconds?: () => number | undefined } = {};
-  /** Set by the server: /readyz's checks, read at scrape time like the inventory's age. */
-  const readinessSource: { checks?: () => object } = {};
-  /** Set by the policy file: the error of a rejected edit while it is still on disk. */
-  const policyFileSource: { pendingError?: () => string | undefined } = {};
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'wi_admission_' });
   return {
     registry,
@@ -122,6 +118,23 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'notAfter of the serving certificate in use, Unix seconds',
       registers: [registry],
     }),
+    ...createStateMetrics(registry),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * States the alerts need as gauges (docs/operations.md, "Alerts"): readiness
+ * per check, a rejected policy edit still on disk, and the inventory's
+ * maximum staleness. Their own function, appended to `createMetrics`.
+ */
+function createStateMetrics(registry: Registry) {
+  /** Set by the server: /readyz's checks, read at scrape time like the inventory's age. */
+  const readinessSource: { checks?: () => object } = {};
+  /** Set by the policy file: the error of a rejected edit while it is still on disk. */
+  const policyFileSource: { pendingError?: () => string | undefined } = {};
+  return {
     readinessSource,
     readinessChecks: new Gauge({
       name: 'wi_admission_readiness_check',
@@ -148,5 +161,3 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
   };
 }
-
-export type Metrics = ReturnType<typeof createMetrics>;
