@@ -83,9 +83,10 @@ export function buildDashboard(): Dashboard {
 
     .withRow(new RowBuilder('Admissions'))
     .withPanel(
-      timeseries('Admissions per second', 'Answered admissions by webhook and decision; HTTP errors are requests answered with anything but 200 (WiAdmissionErrors).', 'reqps')
+      timeseries('Admissions per second', 'Answered admissions by webhook and decision; HTTP errors are requests answered with anything but 200 (WiAdmissionErrors); refused connections were closed on arrival at the connection cap (WiAdmissionConnectionsRefused).', 'reqps')
         .withTarget(query('A', perSecond('wi_admission_requests_total', '', 'webhook, decision'), '{{webhook}} {{decision}}'))
-        .withTarget(query('B', perSecond('wi_admission_bad_requests_total', '', 'webhook, status'), 'HTTP {{status}} {{webhook}}')),
+        .withTarget(query('B', perSecond('wi_admission_bad_requests_total', '', 'webhook, status'), 'HTTP {{status}} {{webhook}}'))
+        .withTarget(query('C', `sum(rate(wi_admission_connections_refused_total{${JOB}}[$__rate_interval]))`, 'connections refused')),
     )
     .withPanel(
       timeseries('Latency against the timeout', 'p50 and p99 of the time from receiving an AdmissionReview to answering it, on a log scale beside webhook.timeoutSeconds, where the API server gives up (WiAdmissionLatencyHigh).', 's')

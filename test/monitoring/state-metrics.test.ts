@@ -67,3 +67,11 @@ void t.test('without a policy nothing was rejected: the gauge reads 1', async (t
   const h = await startHarness(t);
   t.equal(metricValue((await getText(h.server.metricsPort, '/metrics')).body, 'wi_admission_policy_last_reload_successful'), 1);
 });
+
+void t.test('InternalError answers are counted from 0, so the first one is an increase Prometheus sees', async (t) => {
+  const h = await startHarness(t);
+  const text = (await getText(h.server.metricsPort, '/metrics')).body;
+  for (const webhook of ['mutate', 'validate']) {
+    t.equal(metricValue(text, 'wi_admission_requests_total', { webhook, decision: 'denied', reason: 'InternalError' }), 0, `${webhook}: at 0 before any admission`);
+  }
+});
