@@ -25,6 +25,8 @@ if [ ! -e "$policy" ]; then
   chmod +x "$policy"
   trap 'rm -f "$policy"' EXIT
 fi
-apt_get install -y --no-install-recommends prometheus
+install() { apt_get install -y --no-install-recommends prometheus; }
+# Package lists that are present but stale name files the mirror no longer has: refresh once and retry.
+install || { apt_get update && install; }
 prometheus --version | head -1
 promtool --version | head -1
