@@ -9,6 +9,7 @@ import {
   fingerprintOf,
   formatReport,
   issuerOf,
+  joinPemCertificates,
   parseReports,
   parseStoredCertificates,
   SECRET_KEYS,
@@ -214,7 +215,7 @@ export class SelfManagedCertificates {
         const kept = 'problem' in state ? [] : splitPemCertificates(data[SECRET_KEYS.bundle] ?? '').filter((pem) => Date.parse(new X509Certificate(pem).validTo) > now);
         return {
           ...(await issueLeaf(ca)),
-          [SECRET_KEYS.bundle]: [ca.cert, ...kept].join(''),
+          [SECRET_KEYS.bundle]: joinPemCertificates([ca.cert, ...kept]),
           [SECRET_KEYS.signerCert]: ca.cert,
           [SECRET_KEYS.signerKey]: ca.key,
         };
@@ -223,7 +224,8 @@ export class SelfManagedCertificates {
         return { ...data, ...(await issueLeaf(await loadCertificateAuthority(data[SECRET_KEYS.signerCert] ?? '', data[SECRET_KEYS.signerKey] ?? ''))) };
       case 'stage_ca': {
         const ca = await newCa();
-        return { ...data, [SECRET_KEYS.bundle]: `${data[SECRET_KEYS.bundle] ?? ''}${ca.cert}`, [SECRET_KEYS.nextCert]: ca.cert, [SECRET_KEYS.nextKey]: ca.key };
+        const bundle = joinPemCertificates([...splitPemCertificates(data[SECRET_KEYS.bundle] ?? ''), ca.cert]);
+        return { ...data, [SECRET_KEYS.bundle]: bundle, [SECRET_KEYS.nextCert]: ca.cert, [SECRET_KEYS.nextKey]: ca.key };
       }
       case 'switch_ca': {
         const cert = data[SECRET_KEYS.nextCert] ?? '';
@@ -231,7 +233,7 @@ export class SelfManagedCertificates {
         return { ...without([SECRET_KEYS.nextCert, SECRET_KEYS.nextKey]), ...(await issueLeaf(await loadCertificateAuthority(cert, key))), [SECRET_KEYS.signerCert]: cert, [SECRET_KEYS.signerKey]: key };
       }
       case 'drop_old_ca':
-        return { ...data, [SECRET_KEYS.bundle]: data[SECRET_KEYS.signerCert] ?? '' };
+        return { ...data, [SECRET_KEYS.bundle]: joinPemCertificates([data[SECRET_KEYS.signerCert] ?? '']) };
     }
   }
 

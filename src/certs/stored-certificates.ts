@@ -31,6 +31,15 @@ export function splitPemCertificates(pem: string): string[] {
   return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)?.map((block) => `${block}\n`) ?? [];
 }
 
+/**
+ * PEM certificates as one bundle, each block on lines of its own and ending
+ * with a newline: Go's pem.Decode (the API server reading caBundle) does
+ * not find a BEGIN line glued to the END line before it.
+ */
+export function joinPemCertificates(pems: readonly string[]): string {
+  return pems.map((pem) => `${pem.trim()}\n`).join('');
+}
+
 /** Fingerprints of the CAs in a PEM bundle (unreadable blocks are skipped). */
 export function bundleFingerprints(pem: string): string[] {
   return splitPemCertificates(pem).flatMap((block) => {

@@ -39,7 +39,11 @@ class FakeCertificateStore implements CertificateStore {
     return [...this.hooks];
   }
 
+  /** Bundles published that Go's pem.Decode would not read whole (a BEGIN line glued to the END line before it). */
+  malformed: string[] = [];
+
   async injectCaBundle(caPem: string) {
+    if (!/^(-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+\n-----END CERTIFICATE-----\n)+$/.test(caPem)) this.malformed.push(caPem);
     // One hook at a time, as a PUT per configuration would land.
     for (let i = 0; i < this.hooks.length; i++) {
       await new Promise((r) => setImmediate(r));
@@ -150,6 +154,7 @@ void t.test('two replicas through three serving certificates and a CA rotation: 
     maxBundle = Math.max(maxBundle, bundleSize(store));
   }
   t.same(violations, [], 'never a certificate the published bundle does not trust');
+  t.same(store.malformed, [], 'every published bundle is one PEM block per certificate, each on its own lines');
   t.ok(leaves.size >= 5, `serving certificates renewed along the way (${leaves.size})`);
   t.ok(cas.size >= 2, `the CA was replaced (${cas.size} CAs served)`);
   t.equal(maxBundle, 2, 'the bundle held the old and the new CA while they overlapped');

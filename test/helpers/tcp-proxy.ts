@@ -75,3 +75,44 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
   };
 }
+
+export interface BalancingProxy {
+  readonly port: number;
+  /** Connections handed to each target so far, by target port. */
+  readonly connections: Map<number, number>;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP load balancer on 127.0.0.1, as a Service in front of replicas: each
+ * new connection goes to the next of `targets()` in turn (TLS passes through
+ * untouched, so each replica presents its own certificate).
+ */
+export async function startBalancingProxy(targets: () => readonly number[]): Promise<BalancingProxy> {
+  const sockets = new Set<Socket>();
+  const connections = new Map<number, number>();
+  let next = 0;
+  const server = createServer((client) => {
+    const ports = targets();
+    const port = ports[next++ % ports.length];
+    if (port === undefined) return client.destroy();
+    connections.set(port, (connections.get(port) ?? 0) + 1);
+    const upstream = connect(port, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    connections,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
