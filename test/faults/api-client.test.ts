@@ -130,3 +130,23 @@ void t.test('a watch ERROR event (not 410) is logged, counted, and followed by a
   t.equal(injectedClientId(cached.pod, cached.response), CLIENT_ID);
   t.equal(gets(h, 'missed').length, 0, 'answered from the relisted cache, no live GET');
 });
+
+void t.test('the first list is served from the watch cache (resourceVersion=0); when the cache cannot, a consistent list follows at once', async (t) => {
+  const h = await startHarness(t, [], (_dir, api) => {
+    // An API server whose watch cache is behind (or off) for ServiceAccounts: 410 at resourceVersion 0.
+    api.interceptors.push((call, req, res) => {
+      const url = new URL(req.url ?? '', 'https://x');
+      if (call.verb !== 'list' || call.resource !== 'serviceaccounts' || url.searchParams.get('resourceVersion') !== '0') return false;
+      res.writeHead(410, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', message: 'too old resource version: 0 (101)', code: 410 }));
+      return true;
+    });
+  });
+  await waitReady(h);
+  const lists = h.api.requests.filter((r) => r.startsWith('GET /api/v1/serviceaccounts?') && !r.includes('watch=true')).map((r) => new URL(r.slice(4), 'https://x').searchParams);
+  t.same(lists.slice(0, 2).map((q) => q.get('resourceVersion')), ['0', null], 'resourceVersion=0 first, then a consistent list (no resourceVersion)');
+  t.equal(lists[1]?.get('limit'), '500', 'the consistent list is paged');
+  const namespaceLists = h.api.requests.filter((r) => r.startsWith('GET /api/v1/namespaces?'));
+  t.same(namespaceLists, [], 'no policy: Namespaces are not listed');
+  t.notOk(h.sink.lines.some((l) => l.msg === 'list failed, retrying'), 'the fallback is not a failure with a backoff');
+});
