@@ -10,7 +10,6 @@
 import { X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
@@ -22,7 +21,7 @@ import { helmBinary } from '../helpers/helm.js';
 import { eventually, getText } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { startBalancingProxy } from '../helpers/tcp-proxy.js';
-import { sumMetric } from '../faults/support.js';
+import { servedIssuer, sumMetric } from '../faults/support.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -31,18 +30,6 @@ const NAMESPACE = 'wi-system';
 
 const binaries = controlPlaneBinaries();
 if (!binaries.ok && process.env.CI === 'true') throw new Error(`CI must run the end-to-end suite: ${binaries.reason}`);
-
-/** CN of the issuer of the certificate a replica presents to a new connection (read without verification). */
-function servedIssuer(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
-      const cn = socket.getPeerCertificate().issuer?.CN ?? '';
-      socket.destroy();
-      resolve(Array.isArray(cn) ? (cn[0] ?? '') : cn);
-    });
-    socket.on('error', () => resolve(''));
-  });
-}
 
 void t.test('two self-managed replicas renew their certificates and their CA under load: no request fails', { skip: binaries.ok ? false : `no control plane: ${binaries.reason}`, timeout: 300_000 }, async (t) => {
   if (!binaries.ok) return;

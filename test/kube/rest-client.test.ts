@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import t, { type Test } from 'tap';
 import { isConflict, isNotFound, KubeApiError } from '../../src/kube/api-error.js';
 import { createListWatchSource, fetchServerGitVersion, listAll } from '../../src/kube/client.js';
+import { existsSync, readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import { bearerToken, type Authorization, type Credentials } from '../../src/kube/credentials.js';
 import { WatchStalledError } from '../../src/kube/api-error.js';
@@ -292,6 +293,30 @@ void t.test('close() ends requests in flight', async (t) => {
   await new Promise((r) => setTimeout(r, 20));
   client.close();
   t.match(await pending, /the API server client was closed/);
+});
+
+/** The kernel's view of a TCP connection from `localPort`: its timer kind (2 = keepalive) and seconds left (Linux /proc/net/tcp). */
+function tcpTimer(localPort: number): { kind: number; seconds: number } | undefined {
+  const hex = localPort.toString(16).toUpperCase().padStart(4, '0');
+  const line = readFileSync('/proc/net/tcp', 'utf8').split('\n').find((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hex}`));
+  const timer = line?.trim().split(/\s+/)[5]; // tr:tm->when
+  if (!timer) return undefined;
+  const [kind, when] = timer.split(':');
+  return { kind: parseInt(kind ?? '', 16), seconds: parseInt(when ?? '', 16) / 100 };
+}
+
+void t.test('watch connections have TCP keepalive, so the kernel probes a silent peer', { skip: existsSync('/proc/net/tcp') ? false : 'needs Linux /proc/net/tcp' }, async (t) => {
+  let clientPort = 0;
+  const { client } = await start(t, (req, res) => {
+    clientPort = req.socket.remotePort ?? 0;
+    res.writeHead(200);
+    res.flushHeaders();
+  });
+  const handle = await client.watch('/api/v1/namespaces', {}, () => undefined, () => undefined, 60_000);
+  t.teardown(() => handle.abort());
+  const timer = tcpTimer(clientPort);
+  t.equal(timer?.kind, 2, 'the keepalive timer runs on the idle watch connection');
+  t.ok(timer !== undefined && timer.seconds > 20 && timer.seconds <= 30, `first probe after at most 30 s of silence (${timer?.seconds} s left)`);
 });
 
 async function until(check: () => boolean): Promise<void> {
