@@ -77,6 +77,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
 async function start(config: Config, log: Logger, options: StartOptions, resources: Resources): Promise<RunningServer> {
   const metrics = createMetrics();
   let shuttingDown = false;
+  let listening = false;
   const version = versionSettings(config, log);
 
   const policy = await openPolicy(config, log, metrics, resources);
@@ -113,6 +114,7 @@ async function start(config: Config, log: Logger, options: StartOptions, resourc
     kubernetesVersion: version.settings().proxy.nativeSidecar !== undefined,
     identityInventory: inventory ? inventory.hasLoaded() : true,
     caBundle: selfManaged ? selfManaged.isReady() : true,
+    listening,
     notShuttingDown: !shuttingDown,
   });
   const sameSideAddress =
@@ -149,6 +151,7 @@ async function start(config: Config, log: Logger, options: StartOptions, resourc
   );
   listener.server = admission.server as unknown as Server;
   const webhookPort = await listen(resources, 'admission listener', admission, config.webhookAddr, '--webhook-addr');
+  listening = true;
   log.info({ webhookPort, healthPort, metricsPort, tlsMinVersion: minVersion }, 'listening');
 
   // Owned last, so it runs first at shutdown: readiness false, then the delay
