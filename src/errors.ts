@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   WIA_ERR_TLS_DIR_UNUSABLE: '--webhook-cert-dir is not a directory the server can read (or, with --cert-mode self, write)',
   WIA_ERR_LISTEN_FAILED: 'a listener cannot be opened on its address (in use, or not allowed)',
   WIA_ERR_KUBE_UNREACHABLE: 'the API server did not answer at all within a few seconds of the start',
+  WIA_ERR_KUBE_CREDENTIALS: 'the kubeconfig user\'s credentials cannot be obtained (token file unreadable, credential plugin failed)',
   WIA_ERR_REVIEW_INVALID: 'the request body is not an AdmissionReview',
   WIA_ERR_NOT_FOUND: 'no route for the request path',
   WIA_ERR_POLICY_INVALID: 'the --policy file does not parse or validate',

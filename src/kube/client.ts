@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import { KubeApiError } from './api-error.js';
 import type { ListPage, ListRequest, ListWatchSource, WatchHandle } from './informer.js';
 import { loadKubeConnection, type KubeEnvironment } from './kubeconfig.js';
@@ -25,6 +25,7 @@ export async function fetchServerGitVersion(client: Pick<KubeRestClient, 'get'>,
  * retried in the background. Rejects with WIA_ERR_KUBE_UNREACHABLE when no
  * answer came at all (wrong address, a CA that does not match, no route),
  * which a later retry rarely fixes: the start fails, as upstream's does.
+ * Credentials that cannot be obtained (WIA_ERR_KUBE_CREDENTIALS) fail it too.
  */
 export async function reachApiServer(client: Pick<KubeRestClient, 'get' | 'origin'>, timeoutMs: number): Promise<string | undefined> {
   const deadline = AbortSignal.timeout(timeoutMs);
@@ -33,6 +34,7 @@ export async function reachApiServer(client: Pick<KubeRestClient, 'get' | 'origi
     try {
       return await fetchServerGitVersion(client, deadline);
     } catch (err) {
+      if (isAppError(err)) throw err;
       if (err instanceof KubeApiError || !isConnectionFailure(err)) return undefined;
       failure = err;
     }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { AppError } from '../errors.js';
 
 /** What a request to the API server carries to authenticate. */
 export interface Authorization {
@@ -67,7 +68,7 @@ export function tokenFile(path: string, options: TokenFileOptions = {}): Credent
         // A token that cannot be read again is still better than none (the file is being swapped).
         if (cached) return cached.authorization;
         if (options.fallbackToken) return { header: `Bearer ${options.fallbackToken}` };
-        throw new Error(`cannot read the API server token file ${path}: ${(err as Error).message}`, { cause: err });
+        throw new AppError('WIA_ERR_KUBE_CREDENTIALS', `cannot read the API server token file ${path}: ${(err as Error).message}`, { cause: err });
       }
       stale = false;
       cached = { authorization: { header: `Bearer ${token}` }, readAt: now() };

@@ -1,3 +1,4 @@
+import { AppError } from '../errors.js';
 import type { Authorization, Credentials } from './credentials.js';
 
 /** A kubeconfig user with a credential plugin, in the shape @kubernetes/client-node's authenticators read. */
@@ -63,16 +64,20 @@ export function pluginCredentials(user: PluginUser, options: { now?: () => numbe
   let runner: Promise<ExecRunner> | undefined;
   const run = async (): Promise<Authorization> => {
     runner ??= import('@kubernetes/client-node/dist/exec_auth.js').then(({ ExecAuth }) => new ExecAuth() as unknown as ExecRunner);
-    const credential = await (await runner).getCredential(user);
+    let credential: ExecCredential | null;
+    try {
+      credential = await (await runner).getCredential(user);
+    } catch (err) {
+      const detail = ((err as Error).message ?? String(err)).trim().split('\n')[0] ?? '';
+      throw pluginFailure(user, `failed: ${detail || 'it exited with an error and said nothing'}`, err);
+    }
     const status = credential?.status;
-    if (!status) throw new Error(`the exec credential plugin of user "${user.name}" returned no status`);
+    if (!status) throw pluginFailure(user, 'returned no status');
     const authorization: Authorization = {
       ...(status.token ? { header: `Bearer ${status.token}` } : {}),
       ...(status.clientCertificateData && status.clientKeyData ? { cert: status.clientCertificateData, key: status.clientKeyData } : {}),
     };
-    if (!authorization.header && !authorization.cert) {
-      throw new Error(`the exec credential plugin of user "${user.name}" returned neither a token nor a client certificate and key`);
-    }
+    if (!authorization.header && !authorization.cert) throw pluginFailure(user, 'returned neither a token nor a client certificate and key');
     const expiry = status.expirationTimestamp ? Date.parse(status.expirationTimestamp) : NaN;
     cached = { authorization, expiresAt: Number.isNaN(expiry) ? undefined : expiry };
     return authorization;
@@ -88,6 +93,10 @@ export function pluginCredentials(user: PluginUser, options: { now?: () => numbe
       runner = undefined;
     },
   };
+}
+
+function pluginFailure(user: PluginUser, what: string, cause?: unknown): AppError {
+  return new AppError('WIA_ERR_KUBE_CREDENTIALS', `the exec credential plugin of user "${user.name}" ${what}`, cause === undefined ? undefined : { cause });
 }
 
 /** A legacy auth-provider: client-node's module for it sets the header (and keeps its tokens in the user's config). */

@@ -141,3 +141,11 @@ void t.test('an API server version that is not semver, learned after the start, 
   t.match(run.stdout, /"msg":"listening"/, 'it had been serving');
   t.match(run.stdout, /"msg":"shut down"/, 'and shut down in order');
 });
+
+void t.test('an exec credential plugin that fails: its own words, in one line', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const { dir, api, ports, args } = await setup(t);
+  writeFileSync(join(dir, 'plugin.mjs'), "process.stderr.write('error: AADSTS700016: Application with identifier 0000 was not found in the directory\\nTrace ID: 1\\n');\nprocess.exit(1);\n");
+  const failing = api.writeKubeconfig(dir, { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [join(dir, 'plugin.mjs')], interactiveMode: 'Never' } }, 'kubeconfig-exec');
+  const run = await serve(t, args(['--kubeconfig', failing]), ports);
+  await assertFailedCleanly(t, run, /^wi-admission: cannot start: the exec credential plugin of user "fake" failed: error: AADSTS700016: Application with identifier 0000 was not found in the directory \[WIA_ERR_KUBE_CREDENTIALS\]$/);
+});
