@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { describeParseArgsError } from './util/parse-flags.js';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseIdentitySourceSpec } from './azure/sources.js';
@@ -217,7 +218,8 @@ export interface Config {
   readonly armEndpoint: string;
 }
 
-export type ConfigLoad = { ok: true; config: Config } | { ok: false; error: string };
+/** `usage`: the flags themselves are wrong (an unknown flag, a missing value): exit 2, as for any command. */
+export type ConfigLoad = { ok: true; config: Config } | { ok: false; error: string; usage?: true };
 
 const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
@@ -230,7 +232,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   try {
     flags = parseServeFlags(argv);
   } catch (err) {
-    return { ok: false, error: (err as Error).message };
+    return { ok: false, error: (err as Error).message, usage: true };
   }
   let fileValues: Record<string, string>;
   try {
@@ -366,7 +368,7 @@ export function parseServeFlags(argv: readonly string[]): Record<string, string 
     // Bare boolean flags as upstream writes them (`--disable-cert-rotation`).
     const fixed = argv.map((a) => (a === '--disable-cert-rotation' ? '--disable-cert-rotation=true' : a));
     if (fixed.some((a, i) => a !== argv[i])) return parseServeFlags(fixed);
-    throw new Error(`${(err as Error).message}; see "wi-admission serve --help"`);
+    throw new Error(`${describeParseArgsError(err as Error, argv)}; see "wi-admission serve --help"`);
   }
 }
 

@@ -20,7 +20,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
       process.stdout.write(`${command.topic === 'serve' ? serveUsage() : usage()}\n`);
       return 0;
     case 'unknown':
-      process.stderr.write(`wi-admission: unknown command "${command.word}"\n\n${usage()}\n`);
+      process.stderr.write(`wi-admission: unknown command "${command.word}"; see "wi-admission --help"\n`);
       return 2;
     case 'serve':
       return serve(command.argv, env);
@@ -49,6 +49,10 @@ const EXIT_DEADLINE_MS = 5000;
 
 async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const loaded = loadConfig(argv, env);
+  if (!loaded.ok && loaded.usage) {
+    process.stderr.write(`wi-admission serve: ${loaded.error}\n`);
+    return 2;
+  }
   if (!loaded.ok) {
     process.stderr.write(`wi-admission: invalid configuration [WIA_ERR_CONFIG_INVALID]\n${loaded.error}\n`);
     return 1;
@@ -91,12 +95,10 @@ async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<n
   return -1;
 }
 
-/** The structured line for the logs, and one line a person reads on the terminal or in `kubectl logs`. */
+/** The structured line for the logs (with the error's code), and beside it one line for the person who started it. */
 function reportStartFailure(log: Logger, err: unknown): void {
   log.fatal({ err }, 'cannot start');
-  const code = (err as { code?: unknown }).code;
-  const message = ((err as Error).message ?? String(err)).replace(/\s*\n\s*/g, '; ');
-  process.stderr.write(`wi-admission: cannot start: ${message}${typeof code === 'string' && code.startsWith('WIA_') ? ` [${code}]` : ''}\n`);
+  process.stderr.write(`wi-admission: ${((err as Error).message ?? String(err)).replace(/\s*\n\s*/g, '; ')}\n`);
 }
 
 /**

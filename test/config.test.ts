@@ -69,7 +69,7 @@ void t.test('errors name the flag and its env var', async (t) => {
     [['--sa-lookup-timeout', 'soon'], ENV, /not a duration/],
     [['--cert-validity', '5s'], ENV, /--cert-validity \(WI_ADMISSION_CERT_VALIDITY\): must be at least 10s/],
     [['--cert-validity', '1h', '--cert-ca-validity', '2h'], ENV, /--cert-ca-validity \(WI_ADMISSION_CERT_CA_VALIDITY\): must be at least 3 times --cert-validity/],
-    [['--no-such-flag'], ENV, /Unknown option '--no-such-flag'/],
+    [['--no-such-flag'], ENV, /^unknown flag --no-such-flag; see "wi-admission serve --help"$/],
     [[], { ...ENV, AZURE_ENVIRONMENT: 'AzureMarsCloud' }, /There is no cloud environment matching the name "AZUREMARSCLOUD"/],
     [['--custom-token-endpoint-audience', 'api://AKSIdentityBinding'], ENV, /annotation suffix cannot be empty when audience is set/],
     [['--custom-token-endpoint-annotation-suffix', 'identity-binding'], ENV, /audience cannot be empty when annotation suffix is set/],
