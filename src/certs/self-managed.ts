@@ -54,7 +54,7 @@ export interface SelfManagedOptions {
 
 /** Passes that make no progress (the Secret keeps changing under us) give up after this many reads. */
 const MAX_READS_PER_PASS = 12;
-/** How long stop() gives the removal of this replica's report. */
+/** How long stop() gives a pass in flight, and then the removal of this replica's report. */
 const STOP_REPORT_TIMEOUT_MS = 2000;
 
 /**
@@ -102,13 +102,14 @@ export class SelfManagedCertificates {
     this.schedule(0);
   }
 
+  /** Stops the passes and removes this replica's report, each given at most two seconds (the API client closes after this). */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.running;
+    const bounded = (work: Promise<unknown>): Promise<unknown> => Promise.race([work, new Promise<void>((resolve) => setTimeout(resolve, STOP_REPORT_TIMEOUT_MS).unref())]);
+    await bounded(this.running ?? Promise.resolve());
     if (!this.ready) return;
-    const timeout = new Promise<void>((resolve) => setTimeout(resolve, STOP_REPORT_TIMEOUT_MS).unref());
-    await Promise.race([this.removeReport().catch((err: unknown) => this.options.log.debug({ err }, 'could not remove this replica\'s report')), timeout]);
+    await bounded(this.removeReport().catch((err: unknown) => this.options.log.debug({ err }, 'could not remove this replica\'s report')));
   }
 
   private schedule(delay: number): void {
