@@ -50,6 +50,7 @@ void t.test('a frozen watch connection is detected, dropped and replaced; what i
   api.putServiceAccount('default', 'during-freeze'); // its event is held in the frozen connection
   await eventually(() => restarts.includes('stalled'), 15_000, 'the silent watch detected');
   t.equal(cache.getCached('default', 'during-freeze'), undefined, 'nothing got through while frozen');
+  t.notOk(restarts.includes('error'), 'no connection error either: the client saw no close, only silence');
   // The proxy hears of the close a moment after the client decided it.
   await eventually(() => proxy.closedWhileFrozen() >= 1, 5000, 'the client to drop the silent connection itself (no FIN or RST came)');
   t.match(sink.lines.find((l) => l.msg === 'watch connection silent past its timeout, reconnecting'), { level: 40, err: { type: 'WatchStalledError' } });
