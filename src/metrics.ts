@@ -130,6 +130,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ['step'] as const,
       registers: [registry],
     }),
+    connectionsRefused: new Counter({
+      name: 'wi_admission_connections_refused_total',
+      help: 'Connections to the admission port closed on arrival because the most allowed were open (server/transport.ts)',
+      registers: [registry],
+    }),
   };
 }
 
