@@ -36,7 +36,8 @@ export async function reachApiServer(client: Pick<KubeRestClient, 'get' | 'origi
     } catch (err) {
       if (isAppError(err)) throw err;
       if (err instanceof KubeApiError || !isConnectionFailure(err)) return undefined;
-      failure = err;
+      // The deadline cutting an attempt short says less than the refusal or TLS error before it.
+      if (!(deadline.aborted && failure)) failure = err;
     }
     await sleep(200, undefined, { signal: deadline }).catch(() => undefined);
   }
