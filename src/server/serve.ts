@@ -118,6 +118,7 @@ async function start(config: Config, log: Logger, options: StartOptions, resourc
     listening,
     notShuttingDown: !shuttingDown,
   });
+  metrics.readinessSource.checks = readiness;
   const sameSideAddress =
     config.healthAddr.host === config.metricsAddr.host && config.healthAddr.port === config.metricsAddr.port && config.healthAddr.port !== 0;
   // Probes listen first and close last: /readyz answers 503 through the whole drain.
@@ -291,6 +292,7 @@ async function openPolicy(config: Config, log: Logger, metrics: Metrics, resourc
     (f) => f.close(),
   );
   const spec = await file.start();
+  metrics.policyFileSource.pendingError = () => file.pendingError();
   log.info({ path: config.policyPath, rules: spec.rules.length }, 'policy loaded');
   return file;
 }
