@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { startLoopbackTlsServer, type LoopbackTlsServer } from './loopback-tls.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +22,11 @@ export interface KubeCall {
   namespace?: string;
   name?: string;
   nonResourceURL?: string;
+  /** The request came on a connection that had carried an earlier request (a reused keep-alive connection). */
+  reusedConnection?: boolean;
+  /** The bearer token it carried, and the common name of its client certificate, if any. */
+  bearer?: string;
+  clientCommonName?: string;
   /** performance.now() when the request arrived, and when its answer was sent (undefined while pending). */
   at: number;
   answeredAt?: number;
@@ -53,6 +59,17 @@ export function describeKubeRequest(method: string, url: URL): Omit<KubeCall, 'a
   const verbs: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: name === undefined ? 'deletecollection' : 'delete' };
   const verb = method === 'GET' || method === 'HEAD' ? (watch ? 'watch' : name === undefined ? 'list' : 'get') : (verbs[method] ?? method.toLowerCase());
   return { verb, apiGroup, resource, ...(namespace !== undefined ? { namespace } : {}), ...(name !== undefined ? { name } : {}) };
+}
+
+/**
+ * Takes over one request before the stand-in answers it (a fault): return
+ * true when it has answered (or destroyed the connection) itself.
+ */
+export type KubeInterceptor = (call: KubeCall, req: IncomingMessage, res: ServerResponse) => boolean;
+
+export interface FakeKubeApiOptions {
+  /** Only clients with a certificate signed by this CA (PEM) get through the handshake. */
+  readonly clientCa?: string;
 }
 
 interface StoredObject {
@@ -97,10 +114,18 @@ export class FakeKubeApi {
   private caCert = '';
   /** ServiceAccount names whose single-object GETs wait for `release()` (a slow API server, on the test's cue). */
   private readonly holds = new Map<string, { gate: Promise<void>; release: () => void }>();
+  /** When set, only these bearer tokens are accepted; anything else gets 401 (a revoked or rotated token). */
+  acceptedTokens: Set<string> | undefined;
+  /** Faults: each interceptor sees every request first (see KubeInterceptor). */
+  readonly interceptors: KubeInterceptor[] = [];
+  /** Requests served per connection, to tell a reused keep-alive connection. */
+  private readonly perSocket = new WeakMap<object, number>();
+
+  constructor(private readonly options: FakeKubeApiOptions = {}) {}
 
   /** Listens on 127.0.0.1 over TLS with a CA of its own, which the kubeconfig trusts. */
   async start(): Promise<number> {
-    this.server = await startLoopbackTlsServer('fake kube-apiserver CA', (req, res) => void this.handle(req, res));
+    this.server = await startLoopbackTlsServer('fake kube-apiserver CA', (req, res) => void this.handle(req, res), this.options.clientCa ? { clientCa: this.options.clientCa } : {});
     this.caCert = this.server.caCert;
     return this.port();
   }
@@ -115,9 +140,26 @@ export class FakeKubeApi {
     await this.server?.close();
   }
 
-  /** Writes a kubeconfig for this server into `dir` and returns its path. */
-  writeKubeconfig(dir: string): string {
-    const path = join(dir, 'kubeconfig');
+  /** PEM of the CA the stand-in's serving certificate is signed by. */
+  get ca(): string {
+    return this.caCert;
+  }
+
+  /** Writes a kubeconfig for this server into `dir` and returns its path; `user` replaces the default token user. */
+  writeKubeconfig(dir: string, user?: Record<string, unknown>, name = 'kubeconfig'): string {
+    const path = join(dir, name);
+    if (user) {
+      const config = {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'fake', cluster: { server: `https://127.0.0.1:${this.port()}`, 'certificate-authority-data': Buffer.from(this.caCert).toString('base64') } }],
+        users: [{ name: 'fake', user }],
+        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
+        'current-context': 'fake',
+      };
+      writeFileSync(path, JSON.stringify(config));
+      return path;
+    }
     writeFileSync(
       path,
       [
@@ -259,12 +301,24 @@ export class FakeKubeApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
-    const call: KubeCall = { ...describeKubeRequest(req.method ?? 'GET', url), at: performance.now() };
+    const served = this.perSocket.get(req.socket) ?? 0;
+    this.perSocket.set(req.socket, served + 1);
+    const bearer = /^Bearer (.*)$/.exec(req.headers.authorization ?? '')?.[1];
+    const peer = (req.socket as TLSSocket).getPeerCertificate?.();
+    const call: KubeCall = {
+      ...describeKubeRequest(req.method ?? 'GET', url),
+      at: performance.now(),
+      reusedConnection: served > 0,
+      ...(bearer !== undefined ? { bearer } : {}),
+      ...(peer?.subject?.CN ? { clientCommonName: String(peer.subject.CN) } : {}),
+    };
     this.calls.push(call);
     res.on('finish', () => {
       call.answeredAt = performance.now();
       call.status = res.statusCode;
     });
+    if (this.interceptors.some((intercept) => intercept(call, req, res))) return;
+    if (this.acceptedTokens && !(bearer !== undefined && this.acceptedTokens.has(bearer))) return this.status(res, 401, 'Unauthorized', 'Unauthorized');
     if (this.down) return this.status(res, 503, 'ServiceUnavailable', 'the server is down');
     if (call.resource === 'secrets' || call.apiGroup === 'admissionregistration.k8s.io') return this.handleStored(req, res, call);
     if (url.pathname === '/version') return this.json(res, 200, { major: '1', minor: '31', gitVersion: this.gitVersion });
@@ -356,8 +410,22 @@ export class FakeKubeApi {
     }
     const watcher = { res, sent: from };
     this.watchers.add(watcher);
-    res.on('close', () => this.watchers.delete(watcher));
+    // kube-apiserver ends a watch after the timeoutSeconds it was asked for.
+    const timeoutSeconds = Number(url.searchParams.get('timeoutSeconds') ?? 0);
+    const timer = timeoutSeconds > 0 ? setTimeout(() => res.end(), timeoutSeconds * 1000) : undefined;
+    res.on('close', () => {
+      clearTimeout(timer);
+      this.watchers.delete(watcher);
+    });
     for (const event of this.events) this.send(watcher, event);
+  }
+
+  /** Sends an ERROR event carrying `status` on every open ServiceAccount watch (as kube-apiserver does for a failure other than 410, e.g. etcd unavailable). */
+  sendWatchError(status: { code: number; reason: string; message: string }): void {
+    for (const w of this.watchers) {
+      if (w.sent === Number.MAX_SAFE_INTEGER) continue; // the idle Namespace watch
+      w.res.write(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', ...status } })}\n`);
+    }
   }
 
   private namespaceObject(name: string, labels: Record<string, string>): unknown {
