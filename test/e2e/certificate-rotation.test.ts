@@ -18,7 +18,7 @@ import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { splitPemCertificates } from '../../src/certs/stored-certificates.js';
 import { controlPlaneBinaries, startControlPlane } from '../helpers/control-plane.js';
 import { helmBinary } from '../helpers/helm.js';
-import { eventually, getText } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, getText } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { startBalancingProxy } from '../helpers/tcp-proxy.js';
 import { servedIssuer, sumMetric } from '../faults/support.js';
@@ -31,7 +31,7 @@ const NAMESPACE = 'wi-system';
 const binaries = controlPlaneBinaries();
 if (!binaries.ok && process.env.CI === 'true') throw new Error(`CI must run the end-to-end suite: ${binaries.reason}`);
 
-void t.test('two self-managed replicas renew their certificates and their CA under load: no request fails', { skip: binaries.ok ? false : `no control plane: ${binaries.reason}`, timeout: 300_000 }, async (t) => {
+void t.test('two self-managed replicas renew their certificates and their CA under load: no request fails', { skip: binaries.ok ? false : `no control plane: ${binaries.reason}` }, async (t) => {
   if (!binaries.ok) return;
   const dir = t.testdir({});
   const plane = await startControlPlane(dir, binaries.bin);
@@ -75,7 +75,7 @@ void t.test('two self-managed replicas renew their certificates and their CA und
     replicas.push(await startServer(loaded.config, sink.log));
   }
   t.teardown(() => Promise.all(replicas.map((r) => r.shutdown())));
-  for (const r of replicas) await eventually(async () => (await getText(r.healthPort, '/readyz')).status === 200, 60_000, 'both replicas ready');
+  for (const r of replicas) await eventually(async () => (await getText(r.healthPort, '/readyz')).status === 200, GENEROUS_WAIT_MS, 'both replicas ready');
 
   const createPod = async (uid: number): Promise<string | undefined> => {
     try {
@@ -92,7 +92,7 @@ void t.test('two self-managed replicas renew their certificates and their CA und
     }
   };
   // The webhook configuration takes a moment to reach the API server's admission plugin.
-  await eventually(async () => (await createPod(0)) === undefined, 30_000, 'the first pod mutated through the balancer');
+  await eventually(async () => (await createPod(0)) === undefined, GENEROUS_WAIT_MS, 'the first pod mutated through the balancer');
 
   const secretCas = async (): Promise<{ bundle: number; signer: string }> => {
     const secret = await core.readNamespacedSecret({ name: 'wi-tls', namespace: NAMESPACE });
@@ -118,6 +118,7 @@ void t.test('two self-managed replicas renew their certificates and their CA und
   const bundleSizes = new Set<number>();
   let replaced = false;
   try {
+    // The CA is replaced about 40 s after it was made (see above); the bound is generous.
     await eventually(async () => {
       const now = await secretCas();
       bundleSizes.add(now.bundle);
@@ -125,10 +126,10 @@ void t.test('two self-managed replicas renew their certificates and their CA und
       const leaves = await Promise.all(replicas.map((r) => servedIssuer(r.webhookPort)));
       replaced = leaves.every((cn) => cn === now.signer);
       return replaced;
-    }, 150_000, () => `the CA replaced and served by both replicas (bundle sizes seen: ${[...bundleSizes].join(', ')})`);
+    }, 300_000, () => `the CA replaced and served by both replicas (bundle sizes seen: ${[...bundleSizes].join(', ')})`);
     // And some more traffic on the new CA alone.
     const after = sent;
-    await eventually(() => sent > after + 30, 60_000, 'requests after the rotation');
+    await eventually(() => sent > after + 30, GENEROUS_WAIT_MS, 'requests after the rotation');
   } finally {
     stop = true;
     await load;

@@ -9,7 +9,7 @@ import t from 'tap';
 import { FakeKubeApi, type KubeCall } from '../helpers/fake-kube-api.js';
 import { createCertificateAuthority, issueClientCertificate } from '../helpers/client-certificate.js';
 import { HARNESS, startHarness, waitReady, type Harness } from '../helpers/harness.js';
-import { eventually } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS } from '../helpers/https-client.js';
 import { assertNoSecrets, clientIdAnnotation, injectedClientId, mutatePod, readMetric } from './support.js';
 
 const CLIENT_ID = HARNESS.CLIENT_ID;
@@ -41,7 +41,8 @@ void t.test('an exec plugin that returns a client certificate authenticates ever
 });
 
 void t.test('429 with Retry-After on the ServiceAccount GET: retried and the pod admitted; a wait past --sa-lookup-timeout is not', async (t) => {
-  const h = await startHarness(t, ['--sa-lookup-timeout', '3s']);
+  // 10 s: room for the 1 s retry on a busy machine, and still far short of the 30 s the second 429 asks for.
+  const h = await startHarness(t, ['--sa-lookup-timeout', '10s']);
   await waitReady(h);
   h.api.putServiceAccount('default', 'throttled', clientIdAnnotation(CLIENT_ID), { silent: true });
   h.api.putServiceAccount('default', 'throttled-long', clientIdAnnotation(CLIENT_ID), { silent: true });
@@ -62,7 +63,7 @@ void t.test('429 with Retry-After on the ServiceAccount GET: retried and the pod
   t.equal(await readMetric(h.server.metricsPort, 'wi_admission_kube_request_retries_total', { reason: 'throttled' }), 1, 'the retry is counted');
 
   const bounded = await mutatePod(h, 'u-throttled-long', 'throttled-long');
-  t.equal(bounded.response.allowed, false, 'Retry-After 30 s does not fit in 3 s: denied, never admitted unmutated');
+  t.equal(bounded.response.allowed, false, 'Retry-After 30 s does not fit in 10 s: denied, never admitted unmutated');
   t.match(bounded.response.status?.message, /could not read ServiceAccount default\/throttled-long \(GET [^)]*: 429 TooManyRequests: Too many requests, please try again later\.\)/, 'the message names the throttling');
   t.equal(gets(h, 'throttled-long').length, 1, 'no attempt after the deadline');
 });
@@ -116,14 +117,14 @@ void t.test('tokenFile: it wins over token, and a rotated token is read again af
 void t.test('a watch ERROR event (not 410) is logged, counted, and followed by a relist that sees what the watch missed', async (t) => {
   const h = await startHarness(t);
   await waitReady(h);
-  await eventually(() => h.api.watcherCount() >= 1, 5000, 'the ServiceAccount watch is open');
+  await eventually(() => h.api.watcherCount() >= 1, GENEROUS_WAIT_MS, 'the ServiceAccount watch is open');
   const lists = (): number => h.api.calls.filter((c) => c.verb === 'list' && c.resource === 'serviceaccounts').length;
   const before = lists();
   // Created without a watch event: only a relist can find it.
   h.api.putServiceAccount('default', 'missed', clientIdAnnotation(CLIENT_ID), { silent: true });
   h.api.sendWatchError({ code: 500, reason: 'InternalError', message: 'etcd cluster is unavailable or misconfigured' });
-  await eventually(() => lists() > before, 10_000, 'a relist');
-  await eventually(async () => (await readMetric(h.server.metricsPort, 'wi_admission_serviceaccount_cache_size')) === 2, 10_000, 'the relisted cache');
+  await eventually(() => lists() > before, GENEROUS_WAIT_MS, 'a relist');
+  await eventually(async () => (await readMetric(h.server.metricsPort, 'wi_admission_serviceaccount_cache_size')) === 2, GENEROUS_WAIT_MS, 'the relisted cache');
   t.equal(await readMetric(h.server.metricsPort, 'wi_admission_informer_restarts_total', { cause: 'error_event' }), 1, 'counted as an ERROR event');
   t.match(h.sink.lines.find((l) => l.msg === 'watch error event, relisting'), { level: 40, component: 'serviceaccounts', status: { code: 500, reason: 'InternalError' } });
   const cached = await mutatePod(h, 'u-missed', 'missed');

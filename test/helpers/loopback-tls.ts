@@ -24,6 +24,10 @@ export async function startLoopbackTlsServer(
   // clientCa: only clients presenting a certificate signed by it complete the handshake (kube-apiserver's --client-ca-file).
   const clientAuth = options.clientCa ? { requestCert: true, rejectUnauthorized: true, ca: options.clientCa } : {};
   const server = createServer({ cert: pair.cert, key: pair.key, ...clientAuth }, handle);
+  // Node closes a connection idle for 5 s, and a request sent on it just then is
+  // reset: whether a test meets that depends on how busy the machine is. The
+  // stand-ins keep idle connections until close(); tests that want a reset make one.
+  server.keepAliveTimeout = 0;
   const sockets = new Set<Duplex>();
   server.on('connection', (socket) => {
     sockets.add(socket);

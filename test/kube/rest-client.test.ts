@@ -190,11 +190,16 @@ void t.test('an idle watch is ended; an aborted one is silent', async (t) => {
   t.match(ended[0], /the watch sent nothing for 0 s/);
   t.ok(ended[0] instanceof WatchStalledError, 'a WatchStalledError: the informer counts it as stalled');
 
-  const handle = await client.watch('/api/v1/namespaces', {}, () => undefined, (e) => ended.push(e), 10_000);
+  const events: string[] = [];
+  const handle = await client.watch('/api/v1/namespaces', {}, (type) => events.push(type), (e) => ended.push(e), GENEROUS_WAIT_MS);
+  const serverSide = streams[1];
+  const closed = new Promise((resolve) => serverSide?.socket?.once('close', resolve));
   handle.abort();
-  streams[1]?.end('{"type":"ADDED","object":{}}\n');
-  await new Promise((r) => setTimeout(r, 50));
-  t.equal(ended.length, 1, 'no onDone after abort()');
+  serverSide?.end('{"type":"ADDED","object":{}}\n');
+  // The server hears the connection close after the client dropped it, by which time the client's own callbacks have run.
+  await closed;
+  await new Promise((r) => setImmediate(r));
+  t.same([ended.length, events], [1, []], 'no event and no onDone after abort()');
 });
 
 void t.test('a client certificate from the credentials (an exec plugin) reaches a server that requires one', async (t) => {
@@ -237,11 +242,18 @@ void t.test('429 and 5xx with Retry-After are sent again after the time asked; w
 });
 
 void t.test('a wait longer than the caller allows ends with the caller\'s deadline, reporting the 429', async (t) => {
-  const { client, seen } = await start(t, (_req, res) => {
-    res.setHeader('retry-after', '30');
-    status(res, 429, 'TooManyRequests', 'too many requests');
-  });
-  const err = await client.getOrUndefined('/api/v1/namespaces/a/serviceaccounts/b', AbortSignal.timeout(200)).catch((e: unknown) => e);
+  // The caller's deadline passes while the client waits out the Retry-After: it is
+  // ended on the retry's own event, so a slow first answer cannot outrun it.
+  const deadline = new AbortController();
+  const { client, seen } = await start(
+    t,
+    (_req, res) => {
+      res.setHeader('retry-after', '30');
+      status(res, 429, 'TooManyRequests', 'too many requests');
+    },
+    { onRetry: () => deadline.abort(new DOMException('the deadline passed', 'TimeoutError')) },
+  );
+  const err = await client.getOrUndefined('/api/v1/namespaces/a/serviceaccounts/b', deadline.signal).catch((e: unknown) => e);
   t.match(err, { code: 429, reason: 'TooManyRequests' }, 'the last answer, not a bare timeout');
   t.equal(seen.length, 1, 'no second attempt after the deadline');
 });
@@ -289,9 +301,9 @@ void t.test('a 401 reads the credentials again and sends the request once more w
 });
 
 void t.test('close() ends requests in flight', async (t) => {
-  const { client } = await start(t, () => undefined); // never answers
+  const { client, seen } = await start(t, () => undefined); // never answers
   const pending = client.get('/stuck').catch((e: unknown) => e);
-  await new Promise((r) => setTimeout(r, 20));
+  await until(() => seen.length === 1); // in flight: the server has it
   client.close();
   t.match(await pending, /the API server client was closed/);
 });
