@@ -113,6 +113,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    namespaceUnavailable: new Counter({
+      name: 'wi_admission_namespace_unavailable_total',
+      help: 'Validations that needed a Namespace the server could not read (not cached, live GET failed or timed out)',
+      registers: [registry],
+    }),
     certificateExpiry: new Gauge({
       name: 'wi_admission_certificate_expiry_timestamp_seconds',
       help: 'notAfter of the serving certificate in use, Unix seconds',

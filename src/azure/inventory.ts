@@ -238,6 +238,7 @@ export class IdentityInventory {
    * answer is `unavailable`.
    */
   async federatedCredentials(identity: ManagedIdentity): Promise<CredentialLookup> {
+    if (identity.federatedCredentials === 'unknown') return { status: 'unknown', reason: `the identity source gives no federated credentials for ${identity.name}` };
     if (identity.federatedCredentials) return { status: 'found', credentials: identity.federatedCredentials };
     const key = identityKey(identity);
     let entry = this.credentialCache.get(key);

@@ -113,6 +113,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         audience: config.audience,
         oidcIssuer: config.oidcIssuer,
         lookupTimeoutMs: config.saLookupTimeoutMs,
+        onNamespaceUnavailable: (namespace, reason) => {
+          metrics.namespaceUnavailable.inc();
+          log.warn({ namespace, reason }, 'namespace labels unknown: rules that need them are not evaluated');
+        },
       },
     },
     // Without a pair yet, handshakes fail until one appears (and /readyz says so).

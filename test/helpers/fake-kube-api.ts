@@ -80,6 +80,8 @@ export class FakeKubeApi {
   getDelayMs = 0;
   /** When true every request gets a 503 (API server down). */
   down = false;
+  /** Namespaces whose GET answers 503 (and which the list leaves out): they exist, but cannot be read. */
+  readonly unreadableNamespaces = new Set<string>();
   readonly requests: string[] = [];
   /** Every request as RBAC sees it (see describeKubeRequest). */
   readonly calls: KubeCall[] = [];
@@ -266,6 +268,7 @@ export class FakeKubeApi {
       return this.json(res, 200, { apiVersion: 'v1', kind: 'NamespaceList', metadata: { resourceVersion: String(this.rv) }, items: [...this.namespaceLabels].map(([n, labels]) => this.namespaceObject(n, labels)) });
     }
     const nsMatch = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(url.pathname);
+    if (nsMatch && this.unreadableNamespaces.has(nsMatch[1] ?? '')) return this.status(res, 503, 'ServiceUnavailable', 'etcdserver: request timed out');
     if (nsMatch) {
       const labels = this.namespaceLabels.get(nsMatch[1] ?? '');
       if (!labels) return this.status(res, 404, 'NotFound', `namespaces "${nsMatch[1]}" not found`);
