@@ -32,6 +32,9 @@ export interface InformerHooks {
 /** A store key (e.g. `namespace/name`) and what is kept for it. */
 export type InformerEntry<T> = readonly [key: string, record: T];
 
+/** What changed in the store: one key (added, modified or deleted), or all of it (a relist). */
+export type StoreChange = { readonly kind: 'key'; readonly key: string } | { readonly kind: 'all' };
+
 export interface InformerOptions<T> {
   readonly source: ListWatchSource;
   /** The key and slim record of an API object, or undefined to ignore it. */
@@ -69,8 +72,20 @@ export class Informer<T> {
   private readonly stopController = new AbortController();
   private failures = 0;
   private running: Promise<void> | undefined;
+  private readonly listeners = new Set<(change: StoreChange) => void>();
 
   constructor(private readonly options: InformerOptions<T>) {}
+
+  /** Calls `listener` after each change of the store (after the first sync too); returns the unsubscribe. */
+  subscribe(listener: (change: StoreChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Every entry, in store order (synchronous: the store cannot change meanwhile). */
+  forEach(visit: (record: T, key: string) => void): void {
+    this.store.forEach(visit);
+  }
 
   start(): void {
     this.running ??= this.run().catch((err: unknown) => {
@@ -132,6 +147,11 @@ export class Informer<T> {
       this.options.log.info({ size: next.size }, 'cache synced');
       this.options.hooks?.onSynced?.();
     }
+    this.notify({ kind: 'all' });
+  }
+
+  private notify(change: StoreChange): void {
+    for (const listener of this.listeners) listener(change);
   }
 
   private async watchUntilExpired(): Promise<void> {
@@ -216,6 +236,7 @@ export class Informer<T> {
         if (type === 'DELETED') this.store.delete(entry[0]);
         else this.store.set(entry[0], entry[1]);
         this.options.hooks?.onStoreChange?.(this.store.size);
+        this.notify({ kind: 'key', key: entry[0] });
       }
     }
     if (rv) this.resourceVersion = rv;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { namespaceWithUnknownLabels, type NamespaceFacts, type NamespaceRecord } from '../identity/managed-identity.js';
 import { KUBE_PATHS } from './paths.js';
-import { Informer, type InformerHooks, type ListWatchSource } from './informer.js';
+import { Informer, type InformerHooks, type ListWatchSource, type StoreChange } from './informer.js';
 import type { KubeRestClient } from './rest-client.js';
 
 /** Namespaces with their labels, for policy rules that select on them. */
@@ -59,6 +59,11 @@ export class NamespaceCache implements NamespaceLookup {
 
   getCached(name: string): NamespaceRecord | undefined {
     return this.informer.get(name);
+  }
+
+  /** Changes of the cache: a Namespace by name, or all of them after a relist. */
+  subscribe(listener: (change: StoreChange) => void): () => void {
+    return this.informer.subscribe(listener);
   }
 
   async getLive(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {

@@ -98,6 +98,11 @@ export class ObjectsFileLookup implements ServiceAccountLookup {
     return this.serviceAccounts.get(serviceAccountKey(namespace, name));
   }
 
+  /** Every ServiceAccount of the file that has identity annotations, by key (`namespace/name`). */
+  forEachAnnotated(visit: (key: string, annotations: Readonly<Record<string, string>>) => void): void {
+    for (const [key, sa] of this.serviceAccounts) if (Object.keys(sa.annotations).length > 0) visit(key, sa.annotations);
+  }
+
   /** There is no API server behind a file: a miss is final. */
   getLive(namespace: string, name: string): Promise<ServiceAccountRecord | undefined> {
     return Promise.resolve(this.getCached(namespace, name));

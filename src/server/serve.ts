@@ -22,6 +22,8 @@ import { SelfManagedCertificates } from '../certs/self-managed.js';
 import { createCertificateStore } from '../kube/certificate-store.js';
 import { PolicyFile } from '../policy/policy-file.js';
 import { openInventory } from './inventory-wiring.js';
+import { openAudit } from './audit-wiring.js';
+import type { AuditedNamespaces, AuditedServiceAccounts } from '../audit/drift-audit.js';
 
 export interface RunningServer {
   readonly webhookPort: number;
@@ -34,8 +36,8 @@ export interface RunningServer {
 }
 
 interface KubeSources {
-  readonly serviceAccounts: ServiceAccountLookup;
-  readonly namespaces: NamespaceLookup;
+  readonly serviceAccounts: ServiceAccountLookup & AuditedServiceAccounts;
+  readonly namespaces: NamespaceLookup & AuditedNamespaces;
   readonly stop: () => Promise<void>;
   /** Undefined with --objects (no API server). */
   readonly gitVersion: (() => Promise<string>) | undefined;
@@ -77,6 +79,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   const policy = await openPolicy(config, log, metrics);
   const inventory = await openInventory(config, log, metrics);
+  const audit = policy ? openAudit(config, log, metrics, { policy, serviceAccounts: source.serviceAccounts, namespaces: source.namespaces, inventory, kubeClient: source.kubeClient }) : undefined;
+  audit?.start();
 
   const selfManaged = openSelfManagedCertificates(config, source, log);
 
@@ -155,6 +159,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       (closing ??= (async () => {
         shuttingDown = true;
         log.info({ delayMs: config.shutdownDelayMs }, 'shutting down: not ready, draining');
+        // The Lease goes at once: another replica writes the audit's reports while this one drains.
+        const auditStopped = audit?.stop();
         await abortableDelay(config.shutdownDelayMs, new AbortController().signal);
         stopController.abort();
         log.debug('closing admission listener');
@@ -163,6 +169,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         await Promise.all([probes.close(), metricsApp?.close()]);
         certs.close();
         selfManaged?.close();
+        await auditStopped;
         policy?.close();
         await inventory?.stop();
         log.debug('stopping ServiceAccount source');
