@@ -7,12 +7,30 @@ import type { ServiceAccountRecord } from '../identity/service-account.js';
 import type { StoreChange } from '../kube/informer.js';
 import type { ValidationReason } from '../policy/evaluate.js';
 import type { PolicySpec } from '../policy/schema.js';
-import { auditBinding, type BindingAudit } from './binding-audit.js';
+import { fnv1a } from '../util/fnv.js';
+import { auditBinding, type AuditResult, type BindingAudit } from './binding-audit.js';
+
+/**
+ * What the audit keeps per binding between runs: the verdict, not the
+ * message. 50,000 bindings with a failure message each would hold tens of
+ * MiB; a digest of the message tells when it changed, and the messages are
+ * built again (`resultsOf`) only for the reports being written.
+ */
+interface Verdict {
+  /** The full run that last saw the binding (bindings no run saw are gone). */
+  seenIn: number;
+  readonly clientId: string;
+  readonly result: AuditResult;
+  readonly rule: string;
+  readonly reason: BindingAudit['reason'];
+  readonly reasons: readonly ValidationReason[];
+  readonly digest: number;
+}
 
 /** The ServiceAccount cache as the audit reads it. */
 export interface AuditedServiceAccounts {
-  /** Every cached ServiceAccount with identity annotations, by key `namespace/name`. */
-  forEachAnnotated(visit: (key: string, annotations: Readonly<Record<string, string>>) => void): void;
+  /** The cached ServiceAccounts with identity annotations, by key `namespace/name`, read lazily (a run pauses between slices). */
+  annotated(): Iterable<readonly [string, Readonly<Record<string, string>>]>;
   getCached(namespace: string, name: string): ServiceAccountRecord | undefined;
   hasSynced(): boolean;
   /** Absent for a fixed set (`--objects`). */
@@ -65,7 +83,9 @@ export interface DriftAuditOptions {
  * writer's, on the elected replica only.
  */
 export class DriftAudit {
-  private readonly byNamespace = new Map<string, Map<string, BindingAudit>>();
+  private readonly byNamespace = new Map<string, Map<string, Verdict>>();
+  /** One shared list per distinct sequence of reasons. */
+  private readonly reasonLists = new Map<string, readonly ValidationReason[]>();
   private readonly violations = new Map<ValidationReason, number>();
   private bindings = 0;
   private readonly changed = new Set<string>();
@@ -77,6 +97,7 @@ export class DriftAudit {
   private stopped = false;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly sliceMs: number;
+  private runs = 0;
 
   constructor(private readonly options: DriftAuditOptions) {
     this.sliceMs = options.sliceMs ?? 1;
@@ -122,10 +143,27 @@ export class DriftAudit {
     return this.byNamespace.keys();
   }
 
-  /** The namespace's bindings as last audited, by ServiceAccount name. */
-  resultsOf(namespace: string): readonly BindingAudit[] {
+  /** The namespace's bindings as last audited: name and result, sorted by name (no messages). */
+  verdictsOf(namespace: string): readonly { readonly name: string; readonly result: AuditResult; readonly reason: BindingAudit['reason'] }[] {
     const byName = this.byNamespace.get(namespace);
-    return byName ? [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) : [];
+    if (!byName) return [];
+    return [...byName].map(([name, v]) => ({ name, result: v.result, reason: v.reason })).sort((a, b) => compare(a.name, b.name));
+  }
+
+  /**
+   * The namespace's bindings with their messages, judged again now (the
+   * report writer's input, for the namespaces it writes), sorted by name.
+   */
+  async resultsOf(namespace: string): Promise<readonly BindingAudit[]> {
+    const policy = this.options.policy();
+    const names = [...(this.byNamespace.get(namespace)?.keys() ?? [])].sort(compare);
+    if (!policy) return [];
+    const audits: BindingAudit[] = [];
+    for (const name of names) {
+      const serviceAccount = this.options.serviceAccounts.getCached(namespace, name);
+      if (serviceAccount && (serviceAccount.annotations[CLIENT_ID_ANNOTATION] ?? '') !== '') audits.push(await this.evaluate(policy, namespace, name, serviceAccount.annotations));
+    }
+    return audits;
   }
 
   private startWhenReady(): void {
@@ -180,31 +218,26 @@ export class DriftAudit {
   }
 
   private async runFull(policy: PolicySpec): Promise<void> {
-    const entries: (readonly [string, Readonly<Record<string, string>>])[] = [];
-    this.options.serviceAccounts.forEachAnnotated((key, annotations) => {
-      if ((annotations[CLIENT_ID_ANNOTATION] ?? '') !== '') entries.push([key, annotations]);
-    });
-    const seen = new Map<string, Set<string>>();
+    // No copy of the cache and no list of what was seen: each verdict is stamped with the run that saw it.
+    const run = ++this.runs;
     const exempt = new Map<string, boolean>();
     let sliceStart = performance.now();
-    for (const [key, annotations] of entries) {
+    for (const [key, annotations] of this.options.serviceAccounts.annotated()) {
       if (this.stopped) return;
+      if ((annotations[CLIENT_ID_ANNOTATION] ?? '') === '') continue;
       const slash = key.indexOf('/');
       const namespace = key.slice(0, slash);
       const name = key.slice(slash + 1);
-      let names = seen.get(namespace);
-      if (!names) seen.set(namespace, (names = new Set()));
-      names.add(name);
       let isExempt = exempt.get(namespace);
       if (isExempt === undefined) exempt.set(namespace, (isExempt = isExemptNamespace(policy, namespace)));
-      this.put(namespace, name, isExempt ? undefined : await this.evaluate(policy, namespace, name, annotations));
+      this.put(namespace, name, isExempt ? undefined : await this.evaluate(policy, namespace, name, annotations), run);
       if (performance.now() - sliceStart >= this.sliceMs) {
         await yieldToEventLoop();
         sliceStart = performance.now();
       }
     }
     for (const [namespace, byName] of [...this.byNamespace]) {
-      for (const name of [...byName.keys()]) if (!seen.get(namespace)?.has(name)) this.put(namespace, name, undefined);
+      for (const [name, verdict] of [...byName]) if (verdict.seenIn !== run) this.put(namespace, name, undefined);
     }
   }
 
@@ -231,17 +264,24 @@ export class DriftAudit {
     return auditBinding(policy, this.options.binding, facts, name, annotations);
   }
 
-  /** Stores one binding's audit (undefined: no longer a binding), keeping the totals and the changed namespaces. */
-  private put(namespace: string, name: string, audit: BindingAudit | undefined): void {
+  /**
+   * Stores one binding's verdict (undefined: no longer a binding), keeping the
+   * totals and the changed namespaces; `run` stamps it as seen by a full run.
+   */
+  private put(namespace: string, name: string, audit: BindingAudit | undefined, run = this.runs): void {
     let byName = this.byNamespace.get(namespace);
     const previous = byName?.get(name);
     if (previous === undefined && audit === undefined) return;
-    if (previous && audit && sameAudit(previous, audit)) return;
+    const verdict = audit && this.verdictOf(audit, run);
+    if (previous && verdict && sameVerdict(previous, verdict)) {
+      previous.seenIn = run;
+      return;
+    }
     if (previous) this.count(previous, -1);
-    if (audit) {
+    if (verdict) {
       if (!byName) this.byNamespace.set(namespace, (byName = new Map()));
-      byName.set(name, audit);
-      this.count(audit, 1);
+      byName.set(name, verdict);
+      this.count(verdict, 1);
     } else if (byName) {
       byName.delete(name);
       if (byName.size === 0) this.byNamespace.delete(namespace);
@@ -249,7 +289,14 @@ export class DriftAudit {
     this.changed.add(namespace);
   }
 
-  private count(audit: BindingAudit, delta: 1 | -1): void {
+  private verdictOf(audit: BindingAudit, run: number): Verdict {
+    const key = audit.reasons.join(',');
+    let reasons = this.reasonLists.get(key);
+    if (!reasons) this.reasonLists.set(key, (reasons = audit.reasons));
+    return { seenIn: run, clientId: audit.clientId, result: audit.result, rule: audit.rule, reason: audit.reason, reasons, digest: digestOf(audit.message) };
+  }
+
+  private count(audit: Verdict, delta: 1 | -1): void {
     this.bindings += delta;
     for (const reason of new Set(audit.reasons)) {
       const count = (this.violations.get(reason) ?? 0) + delta;
@@ -259,6 +306,15 @@ export class DriftAudit {
   }
 }
 
-function sameAudit(a: BindingAudit, b: BindingAudit): boolean {
-  return a.result === b.result && a.rule === b.rule && a.message === b.message && a.clientId === b.clientId;
+function sameVerdict(a: Verdict, b: Verdict): boolean {
+  return a.result === b.result && a.rule === b.rule && a.digest === b.digest && a.clientId === b.clientId;
+}
+
+function digestOf(message: string | undefined): number {
+  return message === undefined ? 0 : fnv1a(message);
+}
+
+/** Code-unit order, the same in every locale. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,3 +1,4 @@
+import { fnv1a } from '../util/fnv.js';
 import { describeAudit, type AuditResult, type BindingAudit } from './binding-audit.js';
 
 /**
@@ -41,17 +42,24 @@ export interface PolicyReport {
   readonly results: readonly ReportResult[];
 }
 
+/** What a report said about one ServiceAccount, kept between writes: its result, a fingerprint of the rest, and when it was found. */
+export interface KnownResult {
+  readonly result: AuditResult;
+  readonly fingerprint: number;
+  readonly seconds: number;
+}
+
 /**
  * The report for `namespace`. A result keeps the timestamp of the result it
- * replaces when nothing in it changed (`previous`), so an unchanged binding
- * never rewrites its report; otherwise it is stamped `nowSeconds`.
+ * replaces when nothing in it changed (`previous`, by ServiceAccount name),
+ * so an unchanged binding never rewrites its report; otherwise it is stamped
+ * `nowSeconds`.
  */
-export function buildPolicyReport(namespace: string, audits: readonly BindingAudit[], previous: readonly ReportResult[], nowSeconds: number): PolicyReport {
-  const before = new Map(previous.map((r) => [r.resources[0]?.name ?? '', r]));
+export function buildPolicyReport(namespace: string, audits: readonly BindingAudit[], previous: ReadonlyMap<string, KnownResult>, nowSeconds: number): PolicyReport {
   const results = audits.map((audit): ReportResult => {
     const fresh = toResult(namespace, audit, nowSeconds);
-    const old = before.get(audit.name);
-    return old && sameResult(old, fresh) ? { ...fresh, timestamp: old.timestamp } : fresh;
+    const old = previous.get(audit.name);
+    return old && old.fingerprint === fingerprintOf(fresh) ? { ...fresh, timestamp: { seconds: old.seconds, nanos: 0 } } : fresh;
   });
   return {
     apiVersion: POLICY_REPORT_API_VERSION,
@@ -62,11 +70,16 @@ export function buildPolicyReport(namespace: string, audits: readonly BindingAud
   };
 }
 
-/** Same results, timestamps included: nothing to write. */
-export function sameResults(a: readonly ReportResult[], b: readonly ReportResult[]): boolean {
-  return a.length === b.length && a.every((r, i) => {
-    const other = b[i];
-    return other !== undefined && sameResult(r, other) && r.timestamp.seconds === other.timestamp.seconds;
+/** A report's results as the writer keeps them between writes (no messages: 50,000 of them would hold tens of MiB). */
+export function knownResults(results: readonly ReportResult[]): Map<string, KnownResult> {
+  return new Map(results.map((r) => [r.resources[0]?.name ?? '', { result: r.result, fingerprint: fingerprintOf(r), seconds: r.timestamp.seconds }]));
+}
+
+/** The report would say what it already says, timestamps included: nothing to write. */
+export function sameResults(known: ReadonlyMap<string, KnownResult>, results: readonly ReportResult[]): boolean {
+  return known.size === results.length && results.every((r) => {
+    const old = known.get(r.resources[0]?.name ?? '');
+    return old !== undefined && old.fingerprint === fingerprintOf(r) && old.seconds === r.timestamp.seconds;
   });
 }
 
@@ -82,10 +95,6 @@ export function readResults(report: unknown): ReportResult[] {
     .map((r) => ({ ...r, properties: typeof r.properties === 'object' && r.properties !== null ? r.properties : {} }));
 }
 
-/** By ServiceAccount name: the result each had in a report. */
-export function resultsByServiceAccount(results: readonly ReportResult[]): Map<string, AuditResult> {
-  return new Map(results.map((r) => [r.resources[0]?.name ?? '', r.result]));
-}
 
 function toResult(namespace: string, audit: BindingAudit, nowSeconds: number): ReportResult {
   return {
@@ -103,16 +112,9 @@ function toResult(namespace: string, audit: BindingAudit, nowSeconds: number): R
   };
 }
 
-function sameResult(a: ReportResult, b: ReportResult): boolean {
-  return (
-    a.result === b.result &&
-    a.rule === b.rule &&
-    a.message === b.message &&
-    a.severity === b.severity &&
-    a.resources[0]?.name === b.resources[0]?.name &&
-    a.properties.clientId === b.properties.clientId &&
-    a.properties.reasons === b.properties.reasons
-  );
+/** What a result says (not when it was found), as a fingerprint. */
+function fingerprintOf(r: ReportResult): number {
+  return fnv1a([r.resources[0]?.name, r.result, r.rule, r.severity, r.message, r.properties.clientId, r.properties.reasons].join('\u0000'));
 }
 
 function summarize(results: readonly ReportResult[]): ReportSummary {

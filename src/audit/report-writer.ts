@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import { isConflict, isNotFound } from '../kube/api-error.js';
 import { abortableDelay } from '../kube/informer.js';
+import { listAll } from '../kube/client.js';
 import { KUBE_PATHS } from '../kube/paths.js';
 import type { KubeRestClient } from '../kube/rest-client.js';
 import type { AuditResult, BindingAudit } from './binding-audit.js';
-import { buildPolicyReport, POLICY_REPORT_NAME, readResults, resultsByServiceAccount, sameResults, type ReportResult } from './policy-report.js';
+import { buildPolicyReport, knownResults, POLICY_REPORT_NAME, readResults, sameResults, type KnownResult } from './policy-report.js';
 
 export type WriteOperation = 'create' | 'update' | 'delete';
 export type WriteResult = 'success' | 'conflict' | 'error';
@@ -12,7 +13,10 @@ export type WriteResult = 'success' | 'conflict' | 'error';
 /** The audit's results, as the writer reads them. */
 export interface AuditedResults {
   namespaces(): Iterable<string>;
-  resultsOf(namespace: string): readonly BindingAudit[];
+  /** The namespace's bindings: name and result only (cheap). */
+  verdictsOf(namespace: string): readonly { readonly name: string; readonly result: AuditResult }[];
+  /** The namespace's bindings with their messages, sorted by name (judged again: only for what is written). */
+  resultsOf(namespace: string): Promise<readonly BindingAudit[]>;
 }
 
 export interface ReportWriterOptions {
@@ -36,8 +40,11 @@ export interface ReportWriterOptions {
 interface Known {
   /** Undefined when no report was written (the API is absent): results remembered for the Events only. */
   readonly resourceVersion: string | undefined;
-  readonly results: readonly ReportResult[];
+  /** By ServiceAccount name. */
+  readonly results: ReadonlyMap<string, KnownResult>;
 }
+
+const NOTHING_KNOWN: ReadonlyMap<string, KnownResult> = new Map();
 
 /**
  * Writes the audit's results, on the elected replica only (`lead()` …
@@ -139,29 +146,27 @@ export class ReportWriter {
     }
   }
 
-  /** What exists now: the reports of every namespace (one list), and every audited namespace to reconcile. */
+  /** What exists now: the reports of every namespace (listed page by page), and every audited namespace to reconcile. */
   private async takeOver(signal: AbortSignal): Promise<void> {
     await this.discover();
     if (this.reportsAvailable) {
-      let list: { items?: unknown[] };
       try {
-        list = (await this.options.client.get(KUBE_PATHS.policyReports, { query: { fieldSelector: `metadata.name=${POLICY_REPORT_NAME}` }, signal })) as { items?: unknown[] };
+        await listAll(this.options.client, `${KUBE_PATHS.policyReports}?fieldSelector=${encodeURIComponent(`metadata.name=${POLICY_REPORT_NAME}`)}`, (item) => {
+          const metadata = (item as { metadata?: { namespace?: unknown; resourceVersion?: unknown } }).metadata;
+          if (typeof metadata?.namespace !== 'string' || typeof metadata.resourceVersion !== 'string') return;
+          this.known.set(metadata.namespace, { resourceVersion: metadata.resourceVersion, results: knownResults(readResults(item)) });
+          this.dirty.add(metadata.namespace);
+        });
       } catch (err) {
         // Not taken over yet: the next pass starts again from discovery.
         this.reportsAvailable = undefined;
+        this.known.clear();
         throw err;
       }
-      for (const item of list.items ?? []) {
-        const metadata = (item as { metadata?: { namespace?: unknown; resourceVersion?: unknown } }).metadata;
-        if (typeof metadata?.namespace !== 'string' || typeof metadata.resourceVersion !== 'string') continue;
-        this.known.set(metadata.namespace, { resourceVersion: metadata.resourceVersion, results: readResults(item) });
-        this.dirty.add(metadata.namespace);
-      }
+      signal.throwIfAborted();
     } else {
       // No reports to read: remember the results as they are, so only later changes make Events.
-      for (const namespace of this.options.audit.namespaces()) {
-        this.known.set(namespace, { resourceVersion: undefined, results: buildPolicyReport(namespace, this.options.audit.resultsOf(namespace), [], this.nowSeconds()).results });
-      }
+      for (const namespace of this.options.audit.namespaces()) this.known.set(namespace, { resourceVersion: undefined, results: verdictsAsKnown(this.options.audit.verdictsOf(namespace)) });
     }
     for (const namespace of this.options.audit.namespaces()) this.dirty.add(namespace);
   }
@@ -200,19 +205,23 @@ export class ReportWriter {
   }
 
   private async reconcile(namespace: string, signal: AbortSignal): Promise<void> {
-    const audits = this.options.audit.resultsOf(namespace);
     const known = this.known.get(namespace);
-    const desired = buildPolicyReport(namespace, audits, known?.results ?? [], this.nowSeconds());
-    if (known && sameResults(known.results, desired.results) && (known.resourceVersion !== undefined || !this.reportsAvailable)) return;
-    const failing = newlyFailing(audits, known?.results ?? []);
     if (!this.reportsAvailable) {
-      if (audits.length === 0) this.known.delete(namespace);
-      else this.known.set(namespace, { resourceVersion: undefined, results: desired.results });
-    } else if (audits.length === 0) {
-      await this.remove(namespace, signal);
-    } else {
-      await this.write(namespace, audits, signal);
+      // Events only: compare the results, build messages only for the bindings that turned to fail.
+      const verdicts = this.options.audit.verdictsOf(namespace);
+      const failing = new Set(newlyFailing(verdicts, known?.results ?? NOTHING_KNOWN).map((v) => v.name));
+      if (verdicts.length === 0) this.known.delete(namespace);
+      else this.known.set(namespace, { resourceVersion: undefined, results: verdictsAsKnown(verdicts) });
+      if (failing.size === 0) return;
+      for (const audit of await this.options.audit.resultsOf(namespace)) if (failing.has(audit.name) && audit.result === 'fail') await this.options.onBindingFailed(namespace, audit);
+      return;
     }
+    const audits = await this.options.audit.resultsOf(namespace);
+    const desired = buildPolicyReport(namespace, audits, known?.results ?? NOTHING_KNOWN, this.nowSeconds());
+    if (known?.resourceVersion !== undefined && sameResults(known.results, desired.results)) return;
+    const failing = newlyFailing(audits, known?.results ?? NOTHING_KNOWN);
+    if (audits.length === 0) await this.remove(namespace, signal);
+    else await this.write(namespace, audits, signal);
     // After the write: a failed one is retried, and announces then.
     for (const audit of failing) await this.options.onBindingFailed(namespace, audit);
   }
@@ -222,7 +231,7 @@ export class ReportWriter {
     const { client } = this.options;
     for (let attempt = 0; ; attempt++) {
       const known = this.known.get(namespace);
-      const report = buildPolicyReport(namespace, audits, known?.results ?? [], this.nowSeconds());
+      const report = buildPolicyReport(namespace, audits, known?.results ?? NOTHING_KNOWN, this.nowSeconds());
       if (known?.resourceVersion !== undefined && sameResults(known.results, report.results)) return;
       const operation: WriteOperation = known?.resourceVersion !== undefined ? 'update' : 'create';
       try {
@@ -281,9 +290,9 @@ export class ReportWriter {
     else this.remember(namespace, current, readResults(current));
   }
 
-  private remember(namespace: string, object: unknown, results: readonly ReportResult[]): void {
+  private remember(namespace: string, object: unknown, results: Parameters<typeof knownResults>[0]): void {
     const resourceVersion = (object as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
-    this.known.set(namespace, { resourceVersion: typeof resourceVersion === 'string' ? resourceVersion : undefined, results });
+    this.known.set(namespace, { resourceVersion: typeof resourceVersion === 'string' ? resourceVersion : undefined, results: knownResults(results) });
   }
 
   private nowSeconds(): number {
@@ -296,10 +305,22 @@ export class ReportWriter {
 }
 
 /** The bindings whose result is now fail and was something else before (pass, warn or error); new ones are not announced. */
-function newlyFailing(audits: readonly BindingAudit[], before: readonly ReportResult[]): BindingAudit[] {
-  const previous: Map<string, AuditResult> = resultsByServiceAccount(before);
-  return audits.filter((audit) => {
-    const was = previous.get(audit.name);
-    return audit.result === 'fail' && was !== undefined && was !== 'fail';
+function newlyFailing<T extends { readonly name: string; readonly result: AuditResult }>(now: readonly T[], before: ReadonlyMap<string, KnownResult>): T[] {
+  return now.filter((binding) => {
+    const was = before.get(binding.name)?.result;
+    return binding.result === 'fail' && was !== undefined && was !== 'fail';
   });
+}
+
+/** Without reports the result is all there is to know: one shared record per result. */
+const RESULT_ONLY: Readonly<Record<AuditResult, KnownResult>> = {
+  pass: { result: 'pass', fingerprint: 0, seconds: 0 },
+  fail: { result: 'fail', fingerprint: 0, seconds: 0 },
+  warn: { result: 'warn', fingerprint: 0, seconds: 0 },
+  error: { result: 'error', fingerprint: 0, seconds: 0 },
+};
+
+/** Results remembered without a report (the API is absent): for the Events only. */
+function verdictsAsKnown(verdicts: readonly { readonly name: string; readonly result: AuditResult }[]): Map<string, KnownResult> {
+  return new Map(verdicts.map((v) => [v.name, RESULT_ONLY[v.result]]));
 }

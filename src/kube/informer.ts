@@ -82,9 +82,13 @@ export class Informer<T> {
     return () => this.listeners.delete(listener);
   }
 
-  /** Every entry, in store order (synchronous: the store cannot change meanwhile). */
-  forEach(visit: (record: T, key: string) => void): void {
-    this.store.forEach(visit);
+  /**
+   * The entries, in store order, read lazily: changes made while a caller
+   * pauses are seen as a Map iterator sees them (a relist swaps the store:
+   * the iteration goes on over the old one, and `subscribe` says `all`).
+   */
+  entries(): IterableIterator<[string, T]> {
+    return this.store.entries();
   }
 
   start(): void {

@@ -98,9 +98,9 @@ export class ObjectsFileLookup implements ServiceAccountLookup {
     return this.serviceAccounts.get(serviceAccountKey(namespace, name));
   }
 
-  /** Every ServiceAccount of the file that has identity annotations, by key (`namespace/name`). */
-  forEachAnnotated(visit: (key: string, annotations: Readonly<Record<string, string>>) => void): void {
-    for (const [key, sa] of this.serviceAccounts) if (Object.keys(sa.annotations).length > 0) visit(key, sa.annotations);
+  /** The ServiceAccounts of the file that have identity annotations, by key (`namespace/name`). */
+  *annotated(): Generator<readonly [string, Readonly<Record<string, string>>]> {
+    for (const [key, sa] of this.serviceAccounts) if (Object.keys(sa.annotations).length > 0) yield [key, sa.annotations];
   }
 
   /** There is no API server behind a file: a miss is final. */

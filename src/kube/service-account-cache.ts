@@ -71,11 +71,9 @@ export class ServiceAccountCache implements ServiceAccountLookup {
     return annotations && { namespace, name, annotations };
   }
 
-  /** Every cached ServiceAccount that has identity annotations, by key (`namespace/name`). */
-  forEachAnnotated(visit: (key: string, annotations: IdentityAnnotations) => void): void {
-    this.informer.forEach((annotations, key) => {
-      if (annotations !== NO_IDENTITY_ANNOTATIONS) visit(key, annotations);
-    });
+  /** The cached ServiceAccounts that have identity annotations, by key (`namespace/name`), read lazily. */
+  *annotated(): Generator<readonly [string, IdentityAnnotations]> {
+    for (const entry of this.informer.entries()) if (entry[1] !== NO_IDENTITY_ANNOTATIONS) yield entry;
   }
 
   /** Changes of the cache: a ServiceAccount by key, or all of them after a relist. */

@@ -194,8 +194,13 @@ function listMatches(tagValue: string, name: string): boolean {
 }
 
 const globCache = new Map<string, (text: string) => boolean>();
+/** Characters that make a glob more than a name (picomatch's, and the escape). */
+const GLOB_SYNTAX = /[*?[\]{}()!+@\\]/;
 
 function globMatches(glob: string, text: string): boolean {
+  // Most tag values are plain names (kubernetes.namespaces=checkout-prod): equality, no compiled
+  // matcher (a cluster's worth of identities would otherwise keep thousands of them).
+  if (!GLOB_SYNTAX.test(glob)) return glob === text;
   let matcher = globCache.get(glob);
   if (!matcher) {
     matcher = picomatch(glob, { dot: true });

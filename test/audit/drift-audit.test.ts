@@ -44,9 +44,7 @@ class Caches {
 
   get serviceAccountPort() {
     return {
-      forEachAnnotated: (visit: (key: string, a: Readonly<Record<string, string>>) => void) => {
-        for (const [key, sa] of this.serviceAccounts) if (Object.keys(sa.annotations).length > 0) visit(key, sa.annotations);
-      },
+      annotated: () => [...this.serviceAccounts].filter(([, sa]) => Object.keys(sa.annotations).length > 0).map(([key, sa]) => [key, sa.annotations] as const),
       getCached: (namespace: string, name: string) => this.serviceAccounts.get(`${namespace}/${name}`),
       hasSynced: () => this.synced,
       subscribe: (l: (c: StoreChange) => void) => {
@@ -125,7 +123,7 @@ void t.test('a full run after sync: every binding judged as admission would judg
   await audit.idle();
   t.same(runs, ['sync']);
   t.same([...audit.namespaces()].sort(), ['billing', 'shop'], 'exempt namespaces and ServiceAccounts without a client ID are not bindings');
-  const shop = audit.resultsOf('shop');
+  const shop = await audit.resultsOf('shop');
   t.same(shop.map((r) => [r.name, r.result, r.rule, r.reason]), [
     ['api', 'pass', 'Approved', 'Approved'],
     ['borrowed', 'fail', 'IdentityNotApproved', 'IdentityNotApproved'],
@@ -161,11 +159,11 @@ void t.test('incremental: a ServiceAccount changed, added or deleted; a Namespac
   caches.putServiceAccount('orders-prod', 'api', APPROVED.clientId);
   audit.start();
   await audit.idle();
-  t.equal(audit.resultsOf('orders-prod')[0]?.result, 'pass');
+  t.equal((await audit.resultsOf('orders-prod'))[0]?.result, 'pass');
 
   caches.putServiceAccount('orders-prod', 'api', OTHER_TEAM.clientId);
   await audit.idle();
-  t.equal(audit.resultsOf('orders-prod')[0]?.result, 'fail', 'a client ID changed to another team\'s identity');
+  t.equal((await audit.resultsOf('orders-prod'))[0]?.result, 'fail', 'a client ID changed to another team\'s identity');
   t.equal(runs.at(-1), 'serviceaccount');
 
   caches.putServiceAccount('orders-prod', 'api', APPROVED.clientId);
@@ -173,7 +171,7 @@ void t.test('incremental: a ServiceAccount changed, added or deleted; a Namespac
   caches.putNamespace('orders-prod', { tier: 'prod', team: 'team-b' });
   await audit.idle();
   t.equal(runs.at(-1), 'namespace');
-  t.match(audit.resultsOf('orders-prod')[0], { result: 'fail', rule: 'prod-owner', reason: 'IdentityNotApproved' }, 'the team label changed: the rule now fails');
+  t.match((await audit.resultsOf('orders-prod'))[0], { result: 'fail', rule: 'prod-owner', reason: 'IdentityNotApproved' }, 'the team label changed: the rule now fails');
 
   caches.deleteServiceAccount('orders-prod', 'api');
   await audit.idle();
@@ -192,25 +190,25 @@ void t.test('a policy reload or an inventory change re-judges everything', async
   caches.putServiceAccount('shop', 'api', APPROVED.clientId);
   audit.start();
   await audit.idle();
-  t.equal(audit.resultsOf('shop')[0]?.result, 'pass');
+  t.equal((await audit.resultsOf('shop'))[0]?.result, 'pass');
 
   // A tag edit in Azure: the identity no longer lists the namespace.
   directory.identities = [{ ...APPROVED, tags: { 'kubernetes.namespaces': 'elsewhere' } }, OTHER_TEAM];
   audit.request('inventory');
   await audit.idle();
-  t.equal(audit.resultsOf('shop')[0]?.result, 'fail');
+  t.equal((await audit.resultsOf('shop'))[0]?.result, 'fail');
 
   setPolicy(policyOf({ defaultAction: 'warn', rules: [] }));
   directory.identities = [{ ...APPROVED, tags: {} }, OTHER_TEAM];
   audit.request('policy');
   await audit.idle();
-  t.match(audit.resultsOf('shop')[0], { result: 'warn', reason: 'IdentityNotApproved' }, 'a warn finding is warn');
+  t.match((await audit.resultsOf('shop'))[0], { result: 'warn', reason: 'IdentityNotApproved' }, 'a warn finding is warn');
   t.same(runs, ['sync', 'inventory', 'policy']);
 
   directory.down = true;
   audit.request('inventory');
   await audit.idle();
-  t.match(audit.resultsOf('shop')[0], { result: 'error', reason: 'InventoryUnavailable' }, 'an unreadable inventory is an error, not a failure');
+  t.match((await audit.resultsOf('shop'))[0], { result: 'error', reason: 'InventoryUnavailable' }, 'an unreadable inventory is an error, not a failure');
 });
 
 void t.test('a Namespace missing from the cache: rules that need its labels make it an error', async (t) => {
@@ -218,8 +216,8 @@ void t.test('a Namespace missing from the cache: rules that need its labels make
   caches.putServiceAccount('orders-prod', 'api', APPROVED.clientId);
   audit.start();
   await audit.idle();
-  t.match(audit.resultsOf('orders-prod')[0], { result: 'error', reason: 'NamespaceUnavailable' });
-  t.match(audit.resultsOf('orders-prod')[0]?.message, /which are unknown: it is not in the webhook's Namespace cache \(yet\)/);
+  t.match((await audit.resultsOf('orders-prod'))[0], { result: 'error', reason: 'NamespaceUnavailable' });
+  t.match((await audit.resultsOf('orders-prod'))[0]?.message, /which are unknown: it is not in the webhook's Namespace cache \(yet\)/);
 });
 
 void t.test('triggers during a run are coalesced into one more run; the work yields every slice', async (t) => {
@@ -240,4 +238,22 @@ void t.test('triggers during a run are coalesced into one more run; the work yie
   audit.request('inventory');
   await audit.idle();
   t.same(runs, ['sync', 'policy'], 'two requests before a run starts: one run');
+});
+
+void t.test('a failure whose message changes is a change; the messages are built again for the writer', async (t) => {
+  const { caches, directory, audit, changed } = setup(t);
+  caches.putNamespace('shop');
+  caches.putServiceAccount('shop', 'borrowed', OTHER_TEAM.clientId);
+  audit.start();
+  await audit.idle();
+  t.same(audit.verdictsOf('shop'), [{ name: 'borrowed', result: 'fail', reason: 'IdentityNotApproved' }]);
+  t.match((await audit.resultsOf('shop'))[0]?.message, /kubernetes\.namespaces=billing does not list namespace shop/);
+  directory.identities = [APPROVED, { ...OTHER_TEAM, tags: { 'kubernetes.namespaces': 'payments' } }];
+  audit.request('inventory');
+  await audit.idle();
+  t.same(changed.at(-1), ['shop'], 'still failing, for another reason: the report must say so');
+  t.match((await audit.resultsOf('shop'))[0]?.message, /kubernetes\.namespaces=payments does not list namespace shop/);
+  audit.request('inventory');
+  await audit.idle();
+  t.same(changed.at(-1), [], 'the same message again: no change');
 });

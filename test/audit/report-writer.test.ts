@@ -4,7 +4,7 @@
 // Events for bindings that turn to fail, and the PolicyReport API missing.
 import t, { type Test } from 'tap';
 import type { BindingAudit } from '../../src/audit/binding-audit.js';
-import { buildPolicyReport, readResults, sameResults } from '../../src/audit/policy-report.js';
+import { buildPolicyReport, knownResults, readResults, sameResults } from '../../src/audit/policy-report.js';
 import { ReportWriter, type WriteOperation, type WriteResult } from '../../src/audit/report-writer.js';
 import { createKubeClient } from '../../src/kube/client.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';
@@ -27,7 +27,10 @@ class Results {
   namespaces() {
     return this.byNamespace.keys();
   }
-  resultsOf(namespace: string) {
+  verdictsOf(namespace: string) {
+    return (this.byNamespace.get(namespace) ?? []).map((a) => ({ name: a.name, result: a.result }));
+  }
+  async resultsOf(namespace: string) {
     return this.byNamespace.get(namespace) ?? [];
   }
 }
@@ -125,9 +128,9 @@ void t.test('optimistic concurrency: a report changed by another writer is read 
 void t.test('taking over: reports another replica wrote are kept when right, corrected or deleted when not', async (t) => {
   const { api, results, writer, writes, failed } = await setup(t);
   // What a previous leader left: shop up to date, billing stale (pass, now fail), old (no bindings any more).
-  api.putObject('wgpolicyk8s.io', 'policyreports', 'shop', buildPolicyReport('shop', [pass('api')], [], 1_700_000_000) as unknown as Record<string, unknown>);
-  api.putObject('wgpolicyk8s.io', 'policyreports', 'billing', buildPolicyReport('billing', [pass('worker')], [], 1_700_000_000) as unknown as Record<string, unknown>);
-  api.putObject('wgpolicyk8s.io', 'policyreports', 'old', buildPolicyReport('old', [pass('gone')], [], 1_700_000_000) as unknown as Record<string, unknown>);
+  api.putObject('wgpolicyk8s.io', 'policyreports', 'shop', buildPolicyReport('shop', [pass('api')], new Map(), 1_700_000_000) as unknown as Record<string, unknown>);
+  api.putObject('wgpolicyk8s.io', 'policyreports', 'billing', buildPolicyReport('billing', [pass('worker')], new Map(), 1_700_000_000) as unknown as Record<string, unknown>);
+  api.putObject('wgpolicyk8s.io', 'policyreports', 'old', buildPolicyReport('old', [pass('gone')], new Map(), 1_700_000_000) as unknown as Record<string, unknown>);
   results.byNamespace.set('shop', [pass('api')]);
   results.byNamespace.set('billing', [fail('worker')]);
   writer.lead();
@@ -189,12 +192,13 @@ void t.test('a failed write is retried', async (t) => {
 });
 
 void t.test('reports read back from the API server compare as written', async (t) => {
-  const report = buildPolicyReport('shop', [pass('api'), fail('borrowed')], [], 1_700_000_000);
-  const roundTrip = readResults(JSON.parse(JSON.stringify(report)));
-  t.ok(sameResults(roundTrip, report.results));
+  const report = buildPolicyReport('shop', [pass('api'), fail('borrowed')], new Map(), 1_700_000_000);
+  const roundTrip = knownResults(readResults(JSON.parse(JSON.stringify(report))));
+  t.ok(sameResults(roundTrip, report.results), 'what the API server returns is what was written');
   t.same(readResults({ results: [{ result: 'pass' }, null, 'x', { result: 'fail', resources: [], timestamp: { seconds: 1, nanos: 0 } }] }).length, 1, 'malformed results are left out');
-  const later = buildPolicyReport('shop', [pass('api'), fail('borrowed')], report.results, 1_800_000_000);
+  const later = buildPolicyReport('shop', [pass('api'), fail('borrowed')], knownResults(report.results), 1_800_000_000);
   t.same(later.results.map((r) => r.timestamp.seconds), [1_700_000_000, 1_700_000_000], 'unchanged results keep their timestamp');
-  const changed = buildPolicyReport('shop', [fail('api'), fail('borrowed')], report.results, 1_800_000_000);
+  const changed = buildPolicyReport('shop', [fail('api'), fail('borrowed')], knownResults(report.results), 1_800_000_000);
+  t.notOk(sameResults(knownResults(report.results), changed.results), 'a changed result is something to write');
   t.same(changed.results.map((r) => r.timestamp.seconds), [1_800_000_000, 1_700_000_000], 'a changed result is stamped now');
 });

@@ -173,6 +173,9 @@ void t.test('deny new bindings at the door, report drift inside', { skip: binari
   const yaml = await kubectl(['get', 'policyreport', 'wi-admission', '-n', 'checkout-prod', '-o', 'yaml']);
   t.match(yaml.out, /result: fail/);
   t.comment(`kubectl get policyreport wi-admission -n checkout-prod -o yaml (failing):\n${yaml.out}`);
+  const table = await kubectl(['get', 'policyreport', '-n', 'checkout-prod']);
+  t.match(table.out, /^NAME\s+PASS\s+FAIL\s+WARN\s+ERROR\s+SKIP\s+AGE\nwi-admission\s+0\s+1\s+0\s+0\s+0\s+/, 'kubectl get policyreport prints the summary columns');
+  t.comment(`kubectl get policyreport -n checkout-prod:\n${table.out}`);
 
   await eventually(async () => (await core.listNamespacedEvent({ namespace: 'checkout-prod', fieldSelector: 'involvedObject.kind=ServiceAccount,involvedObject.name=checkout-api' })).items.some((e) => e.reason === 'IdentityNotApproved'), 60_000, 'an Event on the ServiceAccount');
   const described = await kubectl(['describe', 'serviceaccount', 'checkout-api', '-n', 'checkout-prod']);
