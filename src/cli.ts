@@ -11,7 +11,11 @@ export function parseCommand(argv: readonly string[]): Command {
   const [first, ...rest] = argv;
   if (first === undefined) return { name: 'help' };
   if (first === '--version' || first === 'version') return { name: 'version' };
-  if (first === '--help' || first === '-h' || first === 'help') return { name: 'help', ...(rest[0] ? { topic: rest[0] } : {}) };
+  if (first === '--help' || first === '-h' || first === 'help') {
+    // `help check` is `check --help`: each offline command prints its own.
+    if (rest[0] === 'check' || rest[0] === 'inventory') return { name: rest[0], argv: ['--help'] };
+    return { name: 'help', ...(rest[0] ? { topic: rest[0] } : {}) };
+  }
   if (first === 'serve') {
     if (rest.includes('--help') || rest.includes('-h')) return { name: 'help', topic: 'serve' };
     if (rest.includes('--version')) return { name: 'version' };

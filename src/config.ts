@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { describeParseArgsError } from './util/parse-flags.js';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseIdentitySourceSpec } from './azure/sources.js';
@@ -204,7 +205,8 @@ export interface Config {
   readonly auditLease: string;
 }
 
-export type ConfigLoad = { ok: true; config: Config } | { ok: false; error: string };
+/** `usage`: the flags themselves are wrong (an unknown flag, a missing value): exit 2, as for any command. */
+export type ConfigLoad = { ok: true; config: Config } | { ok: false; error: string; usage?: true };
 
 const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
@@ -217,7 +219,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   try {
     flags = parseServeFlags(argv);
   } catch (err) {
-    return { ok: false, error: (err as Error).message };
+    return { ok: false, error: (err as Error).message, usage: true };
   }
   let fileValues: Record<string, string>;
   try {
@@ -346,7 +348,7 @@ export function parseServeFlags(argv: readonly string[]): Record<string, string 
     // Bare boolean flags as upstream writes them (`--disable-cert-rotation`).
     const fixed = argv.map((a) => (a === '--disable-cert-rotation' ? '--disable-cert-rotation=true' : a));
     if (fixed.some((a, i) => a !== argv[i])) return parseServeFlags(fixed);
-    throw new Error(`${(err as Error).message}; see "wi-admission serve --help"`);
+    throw new Error(`${describeParseArgsError(err as Error, argv)}; see "wi-admission serve --help"`);
   }
 }
 

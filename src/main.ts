@@ -20,7 +20,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
       process.stdout.write(`${command.topic === 'serve' ? serveUsage() : usage()}\n`);
       return 0;
     case 'unknown':
-      process.stderr.write(`wi-admission: unknown command "${command.word}"\n\n${usage()}\n`);
+      process.stderr.write(`wi-admission: unknown command "${command.word}"; see "wi-admission --help"\n`);
       return 2;
     case 'serve':
       return serve(command.argv, env);
@@ -46,6 +46,10 @@ function commandIo(env: NodeJS.ProcessEnv): CommandIo {
 
 async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const loaded = loadConfig(argv, env);
+  if (!loaded.ok && loaded.usage) {
+    process.stderr.write(`wi-admission serve: ${loaded.error}\n`);
+    return 2;
+  }
   if (!loaded.ok) {
     process.stderr.write(`wi-admission: invalid configuration [WIA_ERR_CONFIG_INVALID]\n${loaded.error}\n`);
     return 1;
@@ -57,6 +61,8 @@ async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<n
     server = await startServer(config, log);
   } catch (err) {
     log.fatal({ err }, 'cannot start');
+    // Beside the structured log, one line for the person who started it.
+    process.stderr.write(`wi-admission: ${(err as Error).message}\n`);
     return 1;
   }
   // SIGTERM/SIGINT: readiness false, drain, close; a second signal or the

@@ -67,7 +67,7 @@ void t.test('errors name the flag and its env var', async (t) => {
     [['--log-level', 'verbose'], ENV, /--log-level \(WI_ADMISSION_LOG_LEVEL\): must be one of/],
     [['--metrics-backend', 'otel'], ENV, /--metrics-backend.*only prometheus/],
     [['--sa-lookup-timeout', 'soon'], ENV, /not a duration/],
-    [['--no-such-flag'], ENV, /Unknown option '--no-such-flag'/],
+    [['--no-such-flag'], ENV, /^unknown flag --no-such-flag; see "wi-admission serve --help"$/],
     [[], { ...ENV, AZURE_ENVIRONMENT: 'AzureMarsCloud' }, /There is no cloud environment matching the name "AZUREMARSCLOUD"/],
     [['--custom-token-endpoint-audience', 'api://AKSIdentityBinding'], ENV, /annotation suffix cannot be empty when audience is set/],
     [['--custom-token-endpoint-annotation-suffix', 'identity-binding'], ENV, /audience cannot be empty when annotation suffix is set/],

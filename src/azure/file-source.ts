@@ -5,7 +5,10 @@ import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
+import { describeFsError } from '../util/fs-error.js';
 import { createInterner, type Interner } from '../util/intern.js';
+import { locateJsonSyntaxError } from '../util/json-syntax.js';
+import { describeYamlError } from '../util/yaml-error.js';
 import type { FederatedCredential, IdentitySource, ManagedIdentity } from './identity-source.js';
 import { parseIdentityResourceId } from './resource-id.js';
 
@@ -50,18 +53,12 @@ type IdentityInput = z.infer<typeof IdentitySchema>;
  * item (counted from 0) and the field.
  */
 export function parseIdentities(text: string, file: string): ManagedIdentity[] {
-  let document: unknown;
-  try {
-    // JSON (what `az` prints) parses an order of magnitude faster and leaner as JSON than as YAML.
-    document = looksLikeJson(text) ? parseJsonOrYaml(text) : parseYaml(text);
-  } catch (err) {
-    throw new AppError('WIA_ERR_IDENTITIES_FILE_INVALID', `${file}: not valid JSON or YAML: ${(err as Error).message}`, { cause: err });
-  }
+  const document = parseDocument(text, file);
   const items = itemsOf(document);
   if (!items) {
     throw new AppError(
       'WIA_ERR_IDENTITIES_FILE_INVALID',
-      `${file}: expected a list of identities (the output of az identity list -o json) or an object with an identities list`,
+      `${file}: expected a list of identities (the output of az identity list -o json) or an object with an identities list, not ${describeValue(document)}`,
     );
   }
   const problems: string[] = [];
@@ -71,9 +68,9 @@ export function parseIdentities(text: string, file: string): ManagedIdentity[] {
   items.forEach((item, index) => {
     const label = `item ${index}${nameOf(item)}`;
     const plain = asPlainIdentity(item);
-    const result = plain ? { success: true as const, data: plain } : IdentitySchema.safeParse(item);
+    const result = plain ? { success: true as const, data: plain } : IdentitySchema.safeParse(item, { reportInput: true });
     if (!result.success) {
-      for (const issue of result.error.issues) problems.push(`${label}: field ${formatPath(issue.path)}: ${issue.message}`);
+      problems.push(`${label}: ${result.error.issues.map((issue) => `field ${formatPath(issue.path)}: ${describeIssue(issue)}`).join(', ')}`);
       return;
     }
     const key = result.data.clientId.toLowerCase();
@@ -133,6 +130,14 @@ function nameOf(item: unknown): string {
   return typeof name === 'string' && name !== '' ? ` (${JSON.stringify(name)})` : '';
 }
 
+/** "required", "not a GUID: "nope"", or the schema's message with the value found. */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.input === undefined) return 'required';
+  const found = JSON.stringify(issue.input)?.slice(0, 80) ?? String(issue.input);
+  if (issue.code === 'invalid_format' && issue.format === 'guid') return `not a GUID: ${found}`;
+  return `${issue.message}, got ${found}`;
+}
+
 function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) out += typeof part === 'number' ? `[${part}]` : `${out === '' ? '' : '.'}${String(part)}`;
@@ -186,7 +191,8 @@ export class FileIdentitySource implements IdentitySource {
     try {
       text = await readFile(this.path, 'utf8');
     } catch (err) {
-      throw new AppError('WIA_ERR_IDENTITIES_FILE_INVALID', `${this.path}: ${(err as Error).message}`, { cause: err });
+      // No `cause`: the log's error serializer would print Node's message a second time.
+      throw new AppError('WIA_ERR_IDENTITIES_FILE_INVALID', `${this.path}: cannot read: ${describeFsError(err)}`);
     }
     return parseIdentities(text, this.path);
   }
@@ -238,16 +244,45 @@ export class FileIdentitySource implements IdentitySource {
   }
 }
 
+/**
+ * JSON for a `.json` file (what `az identity list -o json > identities.json`
+ * writes) and for text that looks like JSON; YAML otherwise. Syntax errors
+ * name the line and column.
+ */
+function parseDocument(text: string, file: string): unknown {
+  const isJsonFile = /\.json$/i.test(file);
+  if (isJsonFile || looksLikeJson(text)) {
+    try {
+      // JSON (what `az` prints) parses an order of magnitude faster and leaner as JSON than as YAML.
+      return JSON.parse(text);
+    } catch (err) {
+      // YAML is a superset of JSON: flow-style YAML in a .yaml file is fine.
+      if (!isJsonFile) {
+        try {
+          return parseYaml(text);
+        } catch {
+          // Report it as the JSON it looks like.
+        }
+      }
+      const at = locateJsonSyntaxError(text);
+      const where = at ? `${file}:${at.line}:${at.column}` : file;
+      throw new AppError('WIA_ERR_IDENTITIES_FILE_INVALID', `${where}: not JSON: ${at?.problem ?? (err as Error).message}`);
+    }
+  }
+  try {
+    return parseYaml(text);
+  } catch (err) {
+    throw new AppError('WIA_ERR_IDENTITIES_FILE_INVALID', describeYamlError(err, file));
+  }
+}
+
 function looksLikeJson(text: string): boolean {
   const first = text.trimStart()[0];
   return first === '[' || first === '{';
 }
 
-/** JSON first; YAML (a superset) for flow-style YAML and for the better error message. */
-function parseJsonOrYaml(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return parseYaml(text);
-  }
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return 'an empty document';
+  if (typeof value === 'object') return 'an object without an identities list';
+  return `a ${typeof value} (${JSON.stringify(value).slice(0, 40)})`;
 }

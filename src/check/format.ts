@@ -1,3 +1,4 @@
+import { CHECK_RULE_IDS, CHECK_RULES, DEFAULT_ERRORS_DOC_URL, isCheckRuleId, ruleHelpUri } from './rules.js';
 import type { CheckResult } from './run-check.js';
 
 export type CheckOutputFormat = 'text' | 'json' | 'sarif';
@@ -31,35 +32,46 @@ export function formatJson(result: CheckResult): string {
   return `${JSON.stringify({ findings: sortFindings(result), mutations: result.mutations, summary: { checked: result.checked, errors, warnings } }, null, 2)}\n`;
 }
 
-/** SARIF 2.1.0 for code-scanning annotations: one rule per reason code, one result per finding. */
-export function formatSarif(result: CheckResult, version: string): string {
-  const findings = sortFindings(result);
-  const reasons = [...new Set(findings.map((f) => f.reason))].sort();
+/** One SARIF result: a finding, or a pod the mutating webhook would refuse. */
+interface SarifItem {
+  readonly reason: string;
+  readonly level: 'error' | 'warning';
+  readonly message: string;
+  readonly file: string;
+  readonly line: number;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/**
+ * SARIF 2.1.0 for code-scanning tools: the full rule set (every reason,
+ * whether or not it fired: tools show rules that are absent from a run as
+ * fixed), each with its description, fix and a link to its section of
+ * docs/errors.md; one result per finding and per refused pod.
+ */
+export function formatSarif(result: CheckResult, version: string, docsUrl: string = DEFAULT_ERRORS_DOC_URL): string {
+  const items: SarifItem[] = [
+    ...sortFindings(result).map((f) => ({ ...f, level: f.severity })),
+    ...result.mutations.flatMap((m) => (m.denied ? [{ ...m, level: 'error' as const, message: m.denied, reason: reasonOf(m.denied) ?? 'ServiceAccountNotFound' }] : [])),
+  ];
+  const extra = [...new Set(items.map((i) => i.reason).filter((r) => !isCheckRuleId(r)))].sort();
+  const ids: string[] = [...CHECK_RULE_IDS, ...extra];
   const log = {
     $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
     version: '2.1.0',
     runs: [
       {
-        tool: {
-          driver: {
-            name: 'wi-admission',
-            version,
-            rules: reasons.map((id) => ({
-              id,
-              name: id,
-              shortDescription: { text: `wi-admission ${id} (see docs/errors.md)` },
-            })),
-          },
-        },
-        results: findings.map((f) => ({
-          ruleId: f.reason,
-          ruleIndex: reasons.indexOf(f.reason),
-          level: f.severity,
-          message: { text: f.message },
+        tool: { driver: { name: 'wi-admission', version, informationUri: docsUrl, rules: ids.map((id) => sarifRule(id, docsUrl)) } },
+        results: items.map((i) => ({
+          ruleId: i.reason,
+          ruleIndex: ids.indexOf(i.reason),
+          level: i.level,
+          message: { text: i.message },
           locations: [
             {
-              physicalLocation: { artifactLocation: { uri: f.file.split('\\').join('/') }, region: { startLine: f.line } },
-              logicalLocations: [{ name: `${f.namespace}/${f.name}`, kind: 'object', fullyQualifiedName: `${f.kind}/${f.namespace}/${f.name}` }],
+              physicalLocation: { artifactLocation: { uri: toUriReference(i.file) }, region: { startLine: i.line } },
+              logicalLocations: [{ name: `${i.namespace}/${i.name}`, kind: 'object', fullyQualifiedName: `${i.kind}/${i.namespace}/${i.name}` }],
             },
           ],
         })),
@@ -67,6 +79,33 @@ export function formatSarif(result: CheckResult, version: string): string {
     ],
   };
   return `${JSON.stringify(log, null, 2)}\n`;
+}
+
+function sarifRule(id: string, docsUrl: string): Record<string, unknown> {
+  if (!isCheckRuleId(id)) return { id, name: id, shortDescription: { text: id } };
+  const rule = CHECK_RULES[id];
+  const helpUri = ruleHelpUri(id, docsUrl);
+  return {
+    id,
+    name: id,
+    shortDescription: { text: rule.summary },
+    fullDescription: { text: rule.description },
+    helpUri,
+    help: {
+      text: `${rule.description} Fix: ${rule.fix} See ${helpUri}`,
+      markdown: `**${rule.summary}**\n\n${rule.description}\n\n**Fix:** ${rule.fix}\n\n[${id} in docs/errors.md](${helpUri})`,
+    },
+  };
+}
+
+/** A relative URI for a path: `/` separators, each segment escaped (spaces, `#`, and `<stdin>` are not URI characters). */
+function toUriReference(path: string): string {
+  return path.split(/[\\/]/).map(encodeURIComponent).join('/');
+}
+
+/** The `[Reason]` a message ends with. */
+function reasonOf(message: string): string | undefined {
+  return /\[([A-Za-z]+)\]$/.exec(message)?.[1];
 }
 
 function sortFindings(result: CheckResult): CheckResult['findings'] {

@@ -4,6 +4,7 @@ import { isMap, isSeq, LineCounter, parseAllDocuments, type Node } from 'yaml';
 import { toNamespaceRecord } from '../kube/namespace-lookup.js';
 import type { ObjectSet } from '../kube/objects-file.js';
 import { toServiceAccountRecord } from '../kube/service-account-cache.js';
+import { describeFsError } from '../util/fs-error.js';
 
 /** One Kubernetes object from a manifest, with where it starts. */
 export interface ManifestObject {
@@ -42,7 +43,7 @@ export function readManifests(paths: readonly string[], options: { cwd: string; 
       try {
         text = readFileSync(file, 'utf8');
       } catch (err) {
-        throw new ManifestError(`${file}: cannot read: ${(err as Error).message}`);
+        throw new ManifestError(`${file}: cannot read: ${describeFsError(err)}`);
       }
       objects.push(...parseManifest(text, relative(options.cwd, file) || file));
     }
@@ -55,7 +56,7 @@ function expand(path: string): string[] {
   try {
     stat = statSync(path);
   } catch (err) {
-    throw new ManifestError(`${path}: cannot read: ${(err as Error).message}`);
+    throw new ManifestError(`${path}: cannot read: ${describeFsError(err)}`);
   }
   if (!stat.isDirectory()) return [path];
   return readdirSync(path, { withFileTypes: true })

@@ -1,20 +1,19 @@
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { parseIdentitySourceSpec } from '../azure/sources.js';
 import { collectObjects, readManifests } from '../check/manifests.js';
 import { DEFAULT_AUDIENCE, DEFAULT_SERVICE_ACCOUNT } from '../identity/constants.js';
 import type { NamespaceRecord } from '../identity/managed-identity.js';
 import type { ServiceAccountRecord } from '../identity/service-account.js';
 import { listAll } from '../kube/client.js';
 import { toNamespaceRecord } from '../kube/namespace-lookup.js';
-import { parseObjects } from '../kube/objects-file.js';
 import { KUBE_PATHS } from '../kube/paths.js';
 import type { KubeRestClient } from '../kube/rest-client.js';
 import { toServiceAccountRecord } from '../kube/service-account-cache.js';
 import { serviceAccountKey } from '../kube/service-account-lookup.js';
 import { formatInventory, INVENTORY_FORMATS, type InventoryFormat } from '../report/format.js';
 import { buildInventoryRows } from '../report/inventory-rows.js';
-import { clusterReads, loadInventory, readPolicyFile, type CommandIo } from './inputs.js';
+import type { PolicySpec } from '../policy/schema.js';
+import { parseFlags, UsageError } from '../util/parse-flags.js';
+import { OUTPUT_FLAGS, outputFormat } from './output-flag.js';
+import { checkIdentitySpecs, clusterReads, loadInventory, readObjectsFile, readPolicyFile, type CommandIo } from './inputs.js';
 
 export const INVENTORY_USAGE = `Usage: wi-admission inventory [--kubeconfig FILE | --objects FILE | -f PATH...] [flags]
 
@@ -26,15 +25,15 @@ cluster, how many pods use it.
       --kubeconfig FILE   read ServiceAccounts, Namespaces and Pods from this cluster
       --objects FILE      ServiceAccounts and Namespaces from a YAML file
   -f, --filename PATH     ServiceAccounts and Namespaces from manifests (files, directories, -); repeatable
-      --policy FILE       IdentityPolicy; without it rows are "unchecked"
-      --identities SRC    file:PATH or arm:/subscriptions/<id>[/resourceGroups/<rg>]; repeatable
-      --format FORMAT     table (default), json, csv or markdown
+      --policy FILE       IdentityPolicy; without it rows are "unchecked"; needs --identities
+      --identities SRC    file:PATH (az identity list -o json) or arm:/subscriptions/<id>[/resourceGroups/<rg>]; repeatable
+  -o, --output FORMAT     table (default), json, csv or markdown (--format is another name for it)
       --audience AUD      token audience for the federated credential check (default api://AzureADTokenExchange)
       --oidc-issuer URL   the cluster's OIDC issuer, for the federated credential check
 
 Examples:
   wi-admission inventory --kubeconfig ~/.kube/config --policy policy.yaml --identities arm:/subscriptions/<id>
-  wi-admission inventory --objects objects.yaml --identities file:identities.json --format markdown
+  wi-admission inventory --objects objects.yaml --identities file:identities.json -o markdown
 `;
 
 const OPTIONS = {
@@ -43,7 +42,7 @@ const OPTIONS = {
   filename: { type: 'string', short: 'f', multiple: true },
   policy: { type: 'string' },
   identities: { type: 'string', multiple: true },
-  format: { type: 'string' },
+  ...OUTPUT_FLAGS,
   audience: { type: 'string' },
   'oidc-issuer': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -55,59 +54,71 @@ interface Population {
   readonly podCounts?: Map<string, number>;
 }
 
+type InventoryFlags = ReturnType<typeof parseFlags<typeof OPTIONS>>;
+
+/** Everything read before the inventory loads; a thrown error is bad usage or input (exit 2). */
+interface InventoryInputs {
+  readonly format: InventoryFormat;
+  readonly population: Population;
+  readonly policy: PolicySpec | undefined;
+  readonly identitySpecs: readonly string[];
+}
+
 /** `wi-admission inventory`: returns the exit code (0, or 2 on bad usage or unreadable input). */
 export async function runInventoryCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const usage = (message: string): number => {
-    io.stderr(`wi-admission inventory: ${message}\n`);
+  const fail = (err: unknown): number => {
+    const hint = err instanceof UsageError ? '; see "wi-admission inventory --help"' : '';
+    io.stderr(`wi-admission inventory: ${(err as Error).message}${hint}\n`);
     return 2;
   };
-  let flags;
+  let flags: InventoryFlags;
+  let inputs: InventoryInputs;
   try {
-    flags = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }).values;
+    flags = parseFlags(argv, OPTIONS);
+    if (flags.help) {
+      io.stdout(INVENTORY_USAGE);
+      return 0;
+    }
+    inputs = await readInputs(flags, io);
   } catch (err) {
-    return usage(`${(err as Error).message}\n\n${INVENTORY_USAGE}`);
+    return fail(err);
   }
-  if (flags.help) {
-    io.stdout(INVENTORY_USAGE);
-    return 0;
-  }
-  const format = (flags.format ?? 'table') as InventoryFormat;
-  if (!INVENTORY_FORMATS.includes(format)) return usage(`--format ${flags.format}: use ${INVENTORY_FORMATS.join(', ')}`);
-  if (!flags.kubeconfig && !flags.objects && !flags.filename) return usage('no ServiceAccounts: give --kubeconfig, --objects or -f');
-  const identitySpecs = flags.identities ?? [];
-  let population: Population;
-  let policy;
+  const loaded = inputs.identitySpecs.length > 0 ? await loadInventory(inputs.identitySpecs, io.log) : undefined;
+  if (loaded && !loaded.ok) return fail(new Error(loaded.error));
   try {
-    identitySpecs.forEach((spec) => parseIdentitySourceSpec(spec));
-    policy = flags.policy ? readPolicyFile(flags.policy) : undefined;
-    population = flags.kubeconfig ? await readCluster(clusterReads(flags.kubeconfig, io.env).client) : readFiles(flags.objects, flags.filename ?? [], io);
-  } catch (err) {
-    return usage((err as Error).message);
-  }
-  const loaded = identitySpecs.length > 0 ? await loadInventory(identitySpecs, io.log) : undefined;
-  if (identitySpecs.length > 0 && !loaded) return usage(`cannot load the identities (${identitySpecs.join(', ')}); see the log above`);
-  try {
+    const { population } = inputs;
     const rows = await buildInventoryRows({
       serviceAccounts: population.serviceAccounts,
       namespaces: population.namespaces,
       directory: loaded?.inventory,
-      policy,
+      policy: inputs.policy,
       audience: flags.audience ?? DEFAULT_AUDIENCE,
       oidcIssuer: flags['oidc-issuer'],
       ...(population.podCounts ? { podCounts: population.podCounts } : {}),
     });
-    io.stdout(formatInventory(rows, format));
+    io.stdout(formatInventory(rows, inputs.format));
     return 0;
   } finally {
     await loaded?.stop();
   }
 }
 
+async function readInputs(flags: InventoryFlags, io: CommandIo): Promise<InventoryInputs> {
+  const format = (outputFormat(flags) ?? 'table') as InventoryFormat;
+  if (!INVENTORY_FORMATS.includes(format)) throw new UsageError(`output format "${format}": use ${INVENTORY_FORMATS.join(', ')}`);
+  if (!flags.kubeconfig && !flags.objects && !flags.filename) throw new UsageError('no ServiceAccounts: give --kubeconfig, --objects or -f');
+  const identitySpecs = flags.identities ?? [];
+  checkIdentitySpecs(flags.policy, identitySpecs);
+  const policy = flags.policy ? readPolicyFile(flags.policy) : undefined;
+  const population = flags.kubeconfig ? await readCluster(clusterReads(flags.kubeconfig, io.env).client) : readFiles(flags.objects, flags.filename ?? [], io);
+  return { format, population, policy, identitySpecs };
+}
+
 function readFiles(objectsPath: string | undefined, manifests: readonly string[], io: CommandIo): Population {
   const serviceAccounts = new Map<string, ServiceAccountRecord>();
   const namespaces = new Map<string, NamespaceRecord>();
   if (objectsPath) {
-    const objects = parseObjects(readFileSync(objectsPath, 'utf8'), objectsPath);
+    const objects = readObjectsFile(objectsPath);
     for (const sa of objects.serviceAccounts) serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
     for (const ns of objects.namespaces) namespaces.set(ns.name, ns);
   }

@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { AppError } from '../errors.js';
+import { describeFsError } from '../util/fs-error.js';
 import { watchFile, type FileWatch } from '../util/watch-file.js';
 import { parsePolicy, type PolicySpec } from './schema.js';
 
@@ -32,11 +34,19 @@ export class PolicyFile {
     return () => this.listeners.delete(listener);
   }
 
-  /** Loads the first policy; rejects with the parse errors when it is bad. */
+  /**
+   * Loads the first policy; rejects when it is bad, with one line naming the
+   * file and every bad field (no `cause`: it would only repeat the line).
+   */
   async start(): Promise<PolicySpec> {
-    const text = await readFile(this.options.path, 'utf8');
+    let text: string;
+    try {
+      text = await readFile(this.options.path, 'utf8');
+    } catch (err) {
+      throw new AppError('WIA_ERR_POLICY_INVALID', `--policy ${this.options.path}: cannot read: ${describeFsError(err)}`);
+    }
     const parsed = parsePolicy(text, this.options.path);
-    if (!parsed.ok) throw new Error(parsed.error);
+    if (!parsed.ok) throw new AppError('WIA_ERR_POLICY_INVALID', `--policy ${parsed.error}; fix the file and start again`);
     this.current = parsed.policy.spec;
     this.lastText = text;
     this.watcher = watchFile(this.options.path, () => void this.reload(), {
@@ -67,7 +77,7 @@ export class PolicyFile {
       // Forget the text: restoring the same good file must clear the error
       // (and log the recovery), or the next identical failure goes unreported.
       this.lastText = undefined;
-      this.reject(`cannot read ${this.options.path}: ${(err as Error).message}`);
+      this.reject(`cannot read ${this.options.path}: ${describeFsError(err)}`);
       return;
     }
     if (text === this.lastText) {

@@ -1,5 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { describeYamlError } from '../util/yaml-error.js';
 
 /**
  * The platform team's namespace → identity policy (DESIGN §5), validated
@@ -114,18 +115,30 @@ export type PolicySpec = Policy['spec'];
 
 export type PolicyParse = { ok: true; policy: Policy } | { ok: false; error: string };
 
-/** Parses YAML or JSON; errors list every bad field as `spec.rules[0].action: …`. */
+/**
+ * Parses YAML or JSON. The error is one line: the file, then every bad field
+ * as `spec.rules[0].action: must be deny, warn or audit, not "block"`, or
+ * the line and column of a YAML syntax error.
+ */
 export function parsePolicy(text: string, source: string): PolicyParse {
   let raw: unknown;
   try {
     raw = parseYaml(text);
   } catch (err) {
-    return { ok: false, error: `${source}: not YAML: ${(err as Error).message}` };
+    return { ok: false, error: describeYamlError(err, source) };
   }
-  const parsed = PolicySchema.safeParse(raw);
+  const parsed = PolicySchema.safeParse(raw, { reportInput: true });
   if (parsed.success) return { ok: true, policy: parsed.data };
-  const lines = parsed.error.issues.map((issue) => `${source}: ${formatPath(issue.path)}: ${issue.message}`);
-  return { ok: false, error: lines.join('\n') };
+  const problems = parsed.error.issues.map((issue) => `${formatPath(issue.path)}: ${describeIssue(issue)}`);
+  return { ok: false, error: `${source}: ${problems.join('; ')}` };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (docs/policy.md lists the fields)`;
+  if (issue.input === undefined && issue.code === 'invalid_type') return 'required';
+  // The value found, so the reader needs not open the file to see what is wrong.
+  const found = issue.code === 'invalid_value' || issue.code === 'invalid_format' ? `, not ${JSON.stringify(issue.input)}` : '';
+  return `${issue.message}${found}`;
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

@@ -239,12 +239,8 @@ async function openPolicy(config: Config, log: Logger, metrics: Metrics): Promis
     return undefined;
   }
   const file = new PolicyFile({ path: config.policyPath, log: log.child({ component: 'policy' }), onReload: (result) => metrics.policyReloads.inc({ result }) });
-  try {
-    const spec = await file.start();
-    log.info({ path: config.policyPath, rules: spec.rules.length }, 'policy loaded');
-  } catch (err) {
-    throw new AppError('WIA_ERR_POLICY_INVALID', `--policy ${config.policyPath}: ${(err as Error).message}`, { cause: err });
-  }
+  const spec = await file.start();
+  log.info({ path: config.policyPath, rules: spec.rules.length }, 'policy loaded');
   return file;
 }
 

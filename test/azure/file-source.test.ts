@@ -139,23 +139,28 @@ void t.test('errors name the file, the item and the field', async (t) => {
   const good = JSON.parse(AZ_IDENTITY_LIST) as Record<string, unknown>[];
   const item = (changes: Record<string, unknown>): string => JSON.stringify([good[0], { ...good[1], ...changes }]);
   const cases: [string, string, RegExp][] = [
-    ['a client ID that is not a GUID', item({ clientId: 'not-a-guid' }), /^ids\.json: item 1 \("id-shared"\): field clientId: Invalid GUID$/],
-    ['a missing principal ID', item({ principalId: undefined }), /item 1 \("id-shared"\): field principalId: Invalid input: expected string, received undefined/],
+    ['a client ID that is not a GUID', item({ clientId: 'not-a-guid' }), /^ids\.json: item 1 \("id-shared"\): field clientId: not a GUID: "not-a-guid"$/],
+    ['a missing principal ID', item({ principalId: undefined }), /item 1 \("id-shared"\): field principalId: required$/],
     ['a bad resource ID', item({ id: '/subscriptions/x/resourceGroups/rg' }), /item 1 \("id-shared"\): field id: expected \/subscriptions\/<subscription>\/resourceGroups\/<group>\/providers\/Microsoft\.ManagedIdentity/],
     ['a tag that is not a string', item({ tags: { owner: { team: 'x' } } }), /item 1 \("id-shared"\): field tags\.owner: tag values must be strings/],
     [
       'a credential without a subject',
       item({ federatedCredentials: [{ name: 'fc', issuer: 'https://i' }] }),
-      /item 1 \("id-shared"\): field federatedCredentials\[0\]\.subject: Invalid input: expected string/,
+      /item 1 \("id-shared"\): field federatedCredentials\[0\]\.subject: required$/,
     ],
     ['a duplicate client ID', JSON.stringify([good[0], { ...good[1], clientId: good[0]?.clientId }]), /item 1 \("id-shared"\): field clientId: 6f1c2a3b-4c5d-4e6f-8a9b-0c1d2e3f40e2 is also the clientId of item 0/],
     ['an item that is not an object', '[42]', /item 0: field \(the item itself\): Invalid input: expected object, received number/],
-    ['neither a list nor {identities}', '{"value": []}', /^ids\.json: expected a list of identities \(the output of az identity list -o json\) or an object with an identities list$/],
-    ['an empty file', '', /expected a list of identities/],
-    ['invalid YAML', 'identities: [unclosed', /^ids\.json: not valid JSON or YAML: /],
+    ['neither a list nor {identities}', '{"value": []}', /^ids\.json: expected a list of identities \(the output of az identity list -o json\) or an object with an identities list, not an object without an identities list$/],
+    ['an empty .json file', '', /^ids\.json:1:1: not JSON: the file is empty$/],
+    ['an empty .yaml file', '', /^ids\.yaml: expected a list of identities .*, not an empty document$/],
+    ['text in a .json file', 'this is { not json', /^ids\.json:1:1: not JSON: unexpected text$/],
+    ['a missing value in a .json file', '[\n  {"name": "a",\n   "clientId": }\n]', /^ids\.json:3:16: not JSON: a value expected$/],
+    ['a trailing comma in a .json file', '[{"name": "a"},\n]', /^ids\.json:2:1: not JSON: a value expected$/],
+    ['invalid YAML', 'identities: [unclosed', /^ids\.yaml:1:22: not YAML: Flow sequence in block collection must be sufficiently indented and end with a \]$/],
+    ['a mapping in a .yaml file', 'identities: 3', /^ids\.yaml: expected a list of identities/],
   ];
   for (const [name, text, pattern] of cases) {
-    const err = catchError(() => parseIdentities(text, 'ids.json'));
+    const err = catchError(() => parseIdentities(text, name.includes('.yaml') || name.includes('YAML') ? 'ids.yaml' : 'ids.json'));
     t.ok(isAppError(err, 'WIA_ERR_IDENTITIES_FILE_INVALID'), `${name}: typed error`);
     t.match((err as Error | undefined)?.message, pattern, name);
   }
@@ -183,7 +188,8 @@ void t.test('FileIdentitySource reads the file on every listing and names it in 
   await t.rejects(source.listIdentities(), { code: 'WIA_ERR_IDENTITIES_FILE_INVALID', message: new RegExp(`^${escape(path)}: item 0 \\("x"\\): field id:`) });
   await t.rejects(new FileIdentitySource(join(dir, 'missing.json')).listIdentities(), {
     code: 'WIA_ERR_IDENTITIES_FILE_INVALID',
-    message: /missing\.json: ENOENT/,
+    // Once, not Node's "ENOENT: no such file or directory, open '…'" after the path.
+    message: new RegExp(`^${escape(join(dir, 'missing.json'))}: cannot read: no such file or directory$`),
   });
 });
 

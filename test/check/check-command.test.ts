@@ -1,10 +1,13 @@
 // `wi-admission check` end to end in-process: manifests on disk or stdin,
 // the example policy and identities, exact output and exit codes.
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
+import { CHECK_RULE_IDS, DEFAULT_ERRORS_DOC_URL } from '../../src/check/rules.js';
 import { runCheckCommand } from '../../src/commands/check.js';
+import { VALIDATION_REASONS } from '../../src/policy/evaluate.js';
 import type { CommandIo } from '../../src/commands/inputs.js';
 import { createLogSink } from '../helpers/log-sink.js';
+import { sarifValidator } from '../helpers/sarif.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -80,20 +83,52 @@ void t.test('--output json carries every finding with its location', async (t) =
   t.match(parsed.findings[1], { line: 16, kind: 'CronJob', severity: 'warning', reason: 'MissingUseLabel' });
 });
 
-void t.test('--output sarif is valid SARIF 2.1.0 with a rule per reason', async (t) => {
+interface SarifLog {
+  runs: {
+    tool: { driver: { informationUri: string; rules: { id: string; shortDescription: { text: string }; fullDescription?: { text: string }; helpUri?: string; help?: { text: string; markdown: string } }[] } };
+    results: { ruleId: string; ruleIndex: number; level: string; locations: { physicalLocation: { region: { startLine: number } } }[] }[];
+  }[];
+}
+
+void t.test('--output sarif is valid SARIF 2.1.0 with the full rule set, each linked to its section of docs/errors.md', async (t) => {
   const result = await check(['-f', 'test/fixtures/check/deploy', ...POLICY, '-o', 'sarif']);
   t.equal(result.code, 1);
-  const log = JSON.parse(result.stdout) as { runs: { tool: { driver: { rules: { id: string }[] } }; results: { ruleId: string; level: string; locations: { physicalLocation: { region: { startLine: number } } }[] }[] }[] };
-  // The schema ships in @microsoft/jest-sarif; it is draft-04, hence ajv-draft-04.
-  const schema = createRequire(import.meta.url)('@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json') as Record<string, unknown>;
-  // The schema's patterns predate the `u` flag.
-  type Validator = ((data: unknown) => boolean) & { errors?: unknown[] | null };
-  const { default: Ajv } = createRequire(import.meta.url)('ajv-draft-04') as { default: new (options: object) => { compile(schema: object): Validator } };
-  const ajv = new Ajv({ strict: false, allErrors: true, unicodeRegExp: false });
-  const validate = ajv.compile(schema);
+  const log = JSON.parse(result.stdout) as SarifLog;
+  const validate = sarifValidator();
   t.ok(validate(log), `valid SARIF: ${JSON.stringify(validate.errors?.slice(0, 3))}`);
-  t.same(log.runs[0]?.tool.driver.rules.map((r) => r.id), ['IdentityNotApproved', 'MissingUseLabel']);
-  t.same(log.runs[0]?.results.map((r) => [r.ruleId, r.level, r.locations[0]?.physicalLocation.region.startLine]), [['IdentityNotApproved', 'error', 8], ['MissingUseLabel', 'warning', 16], ['IdentityNotApproved', 'error', 35]]);
+  const run = log.runs[0];
+  const rules = run?.tool.driver.rules ?? [];
+  t.same(rules.map((r) => r.id), [...CHECK_RULE_IDS], 'every reason is a rule, not only those that fired');
+  t.ok(VALIDATION_REASONS.every((r) => rules.some((rule) => rule.id === r)), 'every validation reason among them');
+  const errorsDoc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+  const anchors = new Set([...errorsDoc.matchAll(/^#{2,4} (.+)$/gm)].map((m) => (m[1] ?? '').trim().toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+  for (const rule of rules) {
+    t.ok(rule.fullDescription?.text, `${rule.id} has a full description`);
+    t.ok(rule.help?.markdown.includes('**Fix:**'), `${rule.id} has help markdown with the fix`);
+    t.equal(rule.helpUri, `${DEFAULT_ERRORS_DOC_URL}#${rule.id.toLowerCase()}`);
+    t.ok(anchors.has(rule.id.toLowerCase()), `docs/errors.md has a section for ${rule.id}`);
+  }
+  t.same(
+    run?.results.map((r) => [r.ruleId, rules[r.ruleIndex]?.id, r.level, r.locations[0]?.physicalLocation.region.startLine]),
+    [['IdentityNotApproved', 'IdentityNotApproved', 'error', 8], ['MissingUseLabel', 'MissingUseLabel', 'warning', 16], ['IdentityNotApproved', 'IdentityNotApproved', 'error', 35]],
+  );
+  const elsewhere = JSON.parse((await check(['-f', 'test/fixtures/check/deploy', ...POLICY, '-o', 'sarif', '--docs-url', 'https://docs.example.com/wi/errors.html'])).stdout) as SarifLog;
+  t.equal(elsewhere.runs[0]?.tool.driver.rules.find((r) => r.id === 'MissingUseLabel')?.helpUri, 'https://docs.example.com/wi/errors.html#missinguselabel', '--docs-url moves the links');
+});
+
+void t.test('--output sarif: a pod the mutating webhook would refuse is a result too', async (t) => {
+  const pod = [
+    'apiVersion: v1',
+    'kind: Pod',
+    'metadata: {name: web, namespace: checkout-prod, labels: {azure.workload.identity/use: "true"}, annotations: {azure.workload.identity/proxy-sidecar-port: "70000", azure.workload.identity/inject-proxy-sidecar: "true"}}',
+    'spec: {serviceAccountName: checkout-api, containers: [{name: web, image: web:1}]}',
+  ].join('\n');
+  const result = await check(['-f', '-', '--objects', 'examples/objects.yaml', '--show-mutation', '-o', 'sarif'], pod);
+  t.equal(result.code, 1);
+  const log = JSON.parse(result.stdout) as SarifLog;
+  const validate = sarifValidator();
+  t.ok(validate(log), `valid SARIF: ${JSON.stringify(validate.errors?.slice(0, 3))}`);
+  t.same(log.runs[0]?.results.map((r) => [r.ruleId, r.level, r.locations[0]?.physicalLocation.region.startLine]), [['InvalidProxyPort', 'error', 1]]);
 });
 
 void t.test('--show-mutation prints what the mutating webhook would add', async (t) => {
@@ -107,21 +142,27 @@ void t.test('--show-mutation prints what the mutating webhook would add', async 
   t.match(nothing.stderr, /no --policy: nothing is validated/);
 });
 
-void t.test('bad usage and unreadable input exit 2 naming the file and line', async (t) => {
+void t.test('bad usage and unreadable input exit 2 with one line naming the file and line', async (t) => {
   const cases: [string[], RegExp][] = [
-    [[], /no input: give -f PATH/],
-    [['-f', 'test/fixtures/check/broken.yaml'], /test\/fixtures\/check\/broken\.yaml:\d+: invalid YAML/],
-    [['-f', 'test/fixtures/check/missing.yaml'], /test\/fixtures\/check\/missing\.yaml: cannot read: ENOENT/],
-    [['-f', 'test/fixtures/check/deploy', '-o', 'xml'], /--output xml: use text, json or sarif/],
+    [[], /^no input: give -f PATH \(a file, a directory, or - for stdin\); see "wi-admission check --help"$/],
+    [['-f', 'test/fixtures/check/broken.yaml'], /^test\/fixtures\/check\/broken\.yaml:\d+: invalid YAML/],
+    [['-f', 'test/fixtures/check/missing.yaml'], /^test\/fixtures\/check\/missing\.yaml: cannot read: no such file or directory$/],
+    [['-f', 'test/fixtures/check/deploy', '-o', 'xml'], /^output format "xml": use text, json or sarif; see "wi-admission check --help"$/],
     [['-f', 'test/fixtures/check/deploy', '--identities', 'arm:/subscriptions/nope'], /arm:\/subscriptions/],
-    [['-f', 'test/fixtures/check/deploy', '--policy', 'test/fixtures/check/broken.yaml'], /broken\.yaml: not YAML/],
-    [['-f', 'test/fixtures/check/deploy', '--identities', 'file:test/fixtures/check/missing.json'], /cannot load the identities/],
-    [['--frobnicate'], /Unknown option '--frobnicate'/],
+    [['-f', 'test/fixtures/check/deploy', '--policy', 'test/fixtures/check/broken.yaml', '--identities', 'file:examples/identities.json'], /^test\/fixtures\/check\/broken\.yaml:\d+:\d+: not YAML: /],
+    [['-f', 'test/fixtures/check/deploy', '--policy', 'test/fixtures/check/missing.yaml', '--identities', 'file:examples/identities.json'], /^--policy test\/fixtures\/check\/missing\.yaml: cannot read: no such file or directory$/],
+    [['-f', 'test/fixtures/check/deploy', '--identities', 'file:test/fixtures/check/missing.json'], /^test\/fixtures\/check\/missing\.json: cannot read: no such file or directory$/],
+    [['--frobnicate'], /^unknown flag --frobnicate; see "wi-admission check --help"$/],
+    [['test/fixtures/check/deploy'], /^unexpected argument "test\/fixtures\/check\/deploy"; see "wi-admission check --help"$/],
+    [['-f'], /^--filename needs a value; see "wi-admission check --help"$/],
   ];
   for (const [argv, pattern] of cases) {
     const result = await check(argv);
     t.equal(result.code, 2, `${argv.join(' ')} exits 2`);
-    t.match(result.stderr, pattern);
+    const lines = result.stderr.split('\n').filter((l) => l !== '');
+    t.equal(lines.length, 1, `${argv.join(' ')}: one line`);
+    t.match(lines[0]?.replace(/^wi-admission check: /, ''), pattern);
+    t.equal(result.stdout, '', 'nothing on stdout');
   }
   const help = await check(['--help']);
   t.equal(help.code, 0);

@@ -59,15 +59,31 @@ void t.test('from a cluster: pods are counted per ServiceAccount', async (t) => 
   t.match(table.stdout, /STATUS\s+PODS\n.*approved\s+2\n/);
 });
 
-void t.test('bad usage exits 2', async (t) => {
+void t.test('bad usage exits 2 with one line', async (t) => {
   for (const [argv, pattern] of [
-    [[], /no ServiceAccounts: give --kubeconfig, --objects or -f/],
-    [['--objects', 'examples/objects.yaml', '--format', 'xml'], /--format xml: use table, json, csv, markdown/],
-    [['--objects', 'missing.yaml'], /ENOENT/],
+    [[], /^no ServiceAccounts: give --kubeconfig, --objects or -f; see "wi-admission inventory --help"$/],
+    [['--objects', 'examples/objects.yaml', '--format', 'xml'], /^output format "xml": use table, json, csv, markdown; see "wi-admission inventory --help"$/],
+    [['--objects', 'examples/objects.yaml', '-o', 'json', '--format', 'csv'], /^--output json and --format csv disagree \(--format is another name for --output\): give one; see/],
+    [['--objects', 'missing.yaml'], /^--objects missing\.yaml: cannot read: no such file or directory$/],
     [['--objects', 'examples/objects.yaml', '--identities', 'nope'], /expected file:PATH or arm:/],
+    [['--objects', 'examples/objects.yaml', '--identities', 'file:missing.json'], /^missing\.json: cannot read: no such file or directory$/],
+    [['--objects', 'examples/objects.yaml', '--policy', 'examples/policy.yaml'], /^--policy needs --identities: file:PATH \(az identity list -o json > identities\.json\) or arm:\/subscriptions\/<id>; see "wi-admission inventory --help"$/],
+    [['--objects', 'examples/objects.yaml', '--frobnicate'], /^unknown flag --frobnicate; see "wi-admission inventory --help"$/],
   ] as [string[], RegExp][]) {
     const result = await inventory(argv);
     t.equal(result.code, 2, argv.join(' '));
-    t.match(result.stderr, pattern);
+    const lines = result.stderr.split('\n').filter((l) => l !== '');
+    t.equal(lines.length, 1, `${argv.join(' ')}: one line`);
+    t.match(lines[0]?.replace(/^wi-admission inventory: /, ''), pattern);
   }
+});
+
+void t.test('-o is the output flag, as for check; --format is another name for it', async (t) => {
+  const byO = await inventory(['--objects', 'examples/objects.yaml', ...EXAMPLES, '-o', 'json']);
+  const byFormat = await inventory(['--objects', 'examples/objects.yaml', ...EXAMPLES, '--format', 'json']);
+  const byOutput = await inventory(['--objects', 'examples/objects.yaml', ...EXAMPLES, '--output=json']);
+  t.equal(byO.code, 0, byO.stderr);
+  t.same((JSON.parse(byO.stdout) as { serviceAccount: string }[]).map((r) => r.serviceAccount), ['batch-runner', 'checkout-api']);
+  t.equal(byFormat.stdout, byO.stdout);
+  t.equal(byOutput.stdout, byO.stdout);
 });

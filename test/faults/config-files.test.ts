@@ -59,7 +59,7 @@ void t.test('the policy file deleted: the last good policy keeps deciding, logge
   await eventually(async () => (await readMetric(h.server.metricsPort, 'wi_admission_policy_reloads_total', { result: 'error' })) >= 1, 20_000, 'the failed reload counted');
   t.same(await validate(h, 'u2', BILLING), { ...denied, uid: 'u2' }, 'the same answer as before the file went away');
   const line = h.sink.lines.find((l) => l.msg === 'policy rejected, keeping the last good policy');
-  t.match(line, { level: 40, component: 'policy', path: join(h.configDir, 'policy.yaml'), error: /cannot read .*policy\.yaml: ENOENT/ });
+  t.match(line, { level: 40, component: 'policy', path: join(h.configDir, 'policy.yaml'), error: /cannot read .*policy\.yaml: no such file or directory$/ });
   t.equal((await getText(h.server.healthPort, '/readyz')).status, 200, 'still ready: it still decides');
 
   writeFileSync(join(h.configDir, 'policy.yaml'), RELAXED);
@@ -83,7 +83,7 @@ void t.test('the identities file deleted or replaced by garbage: the last good i
     t.same(await validate(h, `u-${what}`, CHECKOUT), { uid: `u-${what}`, allowed: true }, `${what}: still approved from the last good inventory`);
     t.equal(await readMetric(h.server.metricsPort, 'wi_admission_inventory_identities'), 2, `${what}: the inventory size is unchanged`);
     const line = h.sink.lines.slice(logged).find((l) => l.msg === 'inventory refresh failed, serving the last good inventory');
-    t.match(line, { level: 40, component: 'inventory', reason: what === 'deleted' ? /identities\.json: ENOENT/ : /identities\.json: /, err: { code: 'WIA_ERR_IDENTITIES_FILE_INVALID' } }, `${what}: logged at warn with the file and the cause`);
+    t.match(line, { level: 40, component: 'inventory', reason: what === 'deleted' ? /identities\.json: cannot read: no such file or directory$/ : /identities\.json: /, err: { code: 'WIA_ERR_IDENTITIES_FILE_INVALID' } }, `${what}: logged at warn with the file and the cause`);
   }
 
   writeFileSync(path, MORE_IDENTITIES);

@@ -47,7 +47,7 @@ export function controlPlaneBinaries(options: { showProgress?: boolean } = {}): 
 }
 
 export interface ControlPlaneOptions {
-  /** Also run kube-controller-manager (Deployments and ReplicaSets create pods). */
+  /** Also run kube-controller-manager (Deployments and ReplicaSets create pods; ResourceQuotas get their status). */
   controllers?: boolean;
   /**
    * Run each controller as its own kube-system ServiceAccount
@@ -56,6 +56,8 @@ export interface ControlPlaneOptions {
    * and pods from …:replicaset-controller, instead of from the admin user.
    */
   serviceAccountCredentials?: boolean;
+  /** Admit privileged containers (upstream's proxy-init), as AKS and kubeadm clusters do. */
+  allowPrivileged?: boolean;
 }
 
 /**
@@ -115,6 +117,7 @@ export async function startControlPlane(dir: string, bin: string, options: Contr
     `--token-auth-file=${join(dir, 'tokens.csv')}`,
     '--authorization-mode=RBAC',
     '--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook',
+    ...(options.allowPrivileged ? ['--allow-privileged=true'] : []),
   ]);
   const url = `https://127.0.0.1:${apiPort}`;
   const certFile = join(dir, 'apiserver-certs', 'apiserver.crt');
@@ -148,7 +151,7 @@ export async function startControlPlane(dir: string, bin: string, options: Contr
     mkdirSync(join(dir, 'controller-manager-certs'), { recursive: true });
     run('kube-controller-manager', [
       `--kubeconfig=${kubeconfig(dir, 'admin')}`,
-      '--controllers=deployment-controller,replicaset-controller',
+      '--controllers=deployment-controller,replicaset-controller,resourcequota-controller',
       '--leader-elect=false',
       ...(options.serviceAccountCredentials ? ['--use-service-account-credentials=true'] : []),
       '--bind-address=127.0.0.1',
