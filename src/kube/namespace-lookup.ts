@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { MAX_NAMESPACE_NAME_LENGTH } from '../identity/constants.js';
 import { namespaceWithUnknownLabels, type NamespaceFacts, type NamespaceRecord } from '../identity/managed-identity.js';
 import { KUBE_PATHS } from './paths.js';
 import { Informer, type InformerHooks, type ListWatchSource, type StoreChange } from './informer.js';
@@ -82,10 +83,12 @@ export class NamespaceCache implements NamespaceLookup {
 
 /**
  * Cache first, then one bounded live read. A namespace the API server says
- * does not exist has no labels; one that cannot be read (an error, no answer
- * within `timeoutMs`) has unknown labels, never empty ones.
+ * does not exist has no labels, nor one whose name is longer than Kubernetes
+ * allows (it cannot exist; never read); one that cannot be read (an error, no
+ * answer within `timeoutMs`) has unknown labels, never empty ones.
  */
 export async function lookupNamespace(lookup: NamespaceLookup, name: string, timeoutMs: number): Promise<NamespaceFacts> {
+  if (name.length > MAX_NAMESPACE_NAME_LENGTH) return { name, labels: {} };
   const cached = lookup.getCached(name);
   if (cached) return cached;
   try {
