@@ -124,6 +124,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'Connections to the admission port closed on arrival because the most allowed were open (server/transport.ts)',
       registers: [registry],
     }),
+    ...createStateMetrics(registry),
   };
 }
 
@@ -175,6 +176,44 @@ function createValidationMetrics(registry: Registry) {
       name: 'wi_admission_audit_events_total',
       help: 'Events for bindings that turned to fail, by result (written, rate_limited, error)',
       labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+/**
+ * States the alerts need as gauges (docs/operations.md, "Alerts"): readiness
+ * per check, a rejected policy edit still on disk, and the inventory's
+ * maximum staleness. Their own function, appended to `createMetrics`.
+ */
+function createStateMetrics(registry: Registry) {
+  /** Set by the server: /readyz's checks, read at scrape time like the inventory's age. */
+  const readinessSource: { checks?: () => object } = {};
+  /** Set by the policy file: the error of a rejected edit while it is still on disk. */
+  const policyFileSource: { pendingError?: () => string | undefined } = {};
+  return {
+    readinessSource,
+    readinessChecks: new Gauge({
+      name: 'wi_admission_readiness_check',
+      help: '1 when the /readyz check named by `check` holds, 0 when not (/readyz answers 200 when all are 1)',
+      labelNames: ['check'] as const,
+      registers: [registry],
+      collect() {
+        for (const [check, ok] of Object.entries(readinessSource.checks?.() ?? {})) this.set({ check }, ok === true ? 1 : 0);
+      },
+    }),
+    policyFileSource,
+    policyLastReloadSuccessful: new Gauge({
+      name: 'wi_admission_policy_last_reload_successful',
+      help: '0 while a rejected edit of the policy file is on disk (the last good policy is still in force), else 1',
+      registers: [registry],
+      collect() {
+        this.set(policyFileSource.pendingError?.() === undefined ? 1 : 0);
+      },
+    }),
+    inventoryMaxStaleness: new Gauge({
+      name: 'wi_admission_inventory_max_staleness_seconds',
+      help: '--identity-max-staleness: how old the inventory may get while its source fails before lookups answer unavailable',
       registers: [registry],
     }),
   };

@@ -47,6 +47,7 @@ export async function openInventory(config: Config, log: Logger, metrics: Metric
     },
   });
   inventory.start();
+  metrics.inventoryMaxStaleness.set(config.identityMaxStalenessMs / 1000);
   metrics.inventoryAgeSource.seconds = () => {
     const age = inventory.ageMs();
     return age === undefined ? undefined : age / 1000;

@@ -138,6 +138,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     caBundle: selfManaged ? selfManaged.isReady() : true,
     notShuttingDown: !shuttingDown,
   });
+  metrics.readinessSource.checks = readiness;
   const sameSideAddress =
     config.healthAddr.host === config.metricsAddr.host && config.healthAddr.port === config.metricsAddr.port && config.healthAddr.port !== 0;
   const probes = buildProbesApp({ readiness, serveProbes: true, ...(sameSideAddress ? { registry: metrics.registry } : {}) });
@@ -241,6 +242,7 @@ async function openPolicy(config: Config, log: Logger, metrics: Metrics): Promis
   }
   const file = new PolicyFile({ path: config.policyPath, log: log.child({ component: 'policy' }), onReload: (result) => metrics.policyReloads.inc({ result }) });
   const spec = await file.start();
+  metrics.policyFileSource.pendingError = () => file.pendingError();
   log.info({ path: config.policyPath, rules: spec.rules.length }, 'policy loaded');
   return file;
 }
