@@ -58,7 +58,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     informerRestarts: new Counter({
       name: 'wi_admission_informer_restarts_total',
-      help: 'Watch restarts of the ServiceAccount informer, by cause',
+      help: 'Watch restarts of the ServiceAccount and Namespace informers, by cause (expired, error, error_event, stalled, closed)',
       labelNames: ['cause'] as const,
       registers: [registry],
     }),
@@ -117,6 +117,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     certificateExpiry: new Gauge({
       name: 'wi_admission_certificate_expiry_timestamp_seconds',
       help: 'notAfter of the serving certificate in use, Unix seconds',
+      registers: [registry],
+    }),
+    kubeRequestRetries: new Counter({
+      name: 'wi_admission_kube_request_retries_total',
+      help: 'API server requests sent again, by reason (throttled: 429 with Retry-After, server_error: 5xx with Retry-After, connection_reset, unauthorized: after re-reading the credentials)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    certificateRotationSteps: new Counter({
+      name: 'wi_admission_certificate_rotation_steps_total',
+      help: 'Changes this replica made to the self-managed certificate Secret, by step (create, renew_leaf, stage_ca, switch_ca, drop_old_ca)',
+      labelNames: ['step'] as const,
       registers: [registry],
     }),
     connectionsRefused: new Counter({

@@ -20,11 +20,13 @@ export interface AuditInputs {
   readonly inventory: OpenInventory | undefined;
   /** Undefined with `--objects`: metrics only, nothing is written. */
   readonly kubeClient: KubeRestClient | undefined;
+  /** The release namespace, where the Lease lives. */
+  readonly namespace: string;
 }
 
 export interface RunningAudit {
   start(): void;
-  /** Releases the Lease (if held) so another replica takes over at once, and stops auditing. */
+  /** Releases the Lease (if held) so another replica takes over at once, and stops auditing. Calls after the first return the same promise. */
   stop(): Promise<void>;
 }
 
@@ -71,7 +73,7 @@ export function openAudit(config: Config, log: Logger, metrics: Metrics, inputs:
   const elector = client && writer
     ? new LeaderElector({
         client,
-        namespace: config.podNamespace,
+        namespace: inputs.namespace,
         name: config.auditLease,
         identity,
         log: auditLog,
@@ -86,6 +88,7 @@ export function openAudit(config: Config, log: Logger, metrics: Metrics, inputs:
       })
     : undefined;
   const unsubscribe: (() => void)[] = [];
+  let stopped: Promise<void> | undefined;
   return {
     start: () => {
       audit.start();
@@ -93,11 +96,12 @@ export function openAudit(config: Config, log: Logger, metrics: Metrics, inputs:
       if (inputs.inventory) unsubscribe.push(inputs.inventory.onListed(() => audit.request('inventory')));
       elector?.start();
     },
-    stop: async () => {
-      for (const stop of unsubscribe.splice(0)) stop();
-      await elector?.stop();
-      await writer?.standDown();
-      await audit.stop();
-    },
+    stop: () =>
+      (stopped ??= (async () => {
+        for (const stop of unsubscribe.splice(0)) stop();
+        await elector?.stop();
+        await writer?.standDown();
+        await audit.stop();
+      })()),
   };
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { startLoopbackTlsServer, type LoopbackTlsServer } from './loopback-tls.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +22,11 @@ export interface KubeCall {
   namespace?: string;
   name?: string;
   nonResourceURL?: string;
+  /** The request came on a connection that had carried an earlier request (a reused keep-alive connection). */
+  reusedConnection?: boolean;
+  /** The bearer token it carried, and the common name of its client certificate, if any. */
+  bearer?: string;
+  clientCommonName?: string;
   /** performance.now() when the request arrived, and when its answer was sent (undefined while pending). */
   at: number;
   answeredAt?: number;
@@ -57,6 +63,17 @@ export function describeKubeRequest(method: string, url: URL): Omit<KubeCall, 'a
 
 /** Resources the stand-in keeps as plain stored objects. */
 const STORED_RESOURCES = new Set(['/secrets', 'admissionregistration.k8s.io/mutatingwebhookconfigurations', 'admissionregistration.k8s.io/validatingwebhookconfigurations', 'wgpolicyk8s.io/policyreports', 'events.k8s.io/events', 'coordination.k8s.io/leases']);
+
+/**
+ * Takes over one request before the stand-in answers it (a fault): return
+ * true when it has answered (or destroyed the connection) itself.
+ */
+export type KubeInterceptor = (call: KubeCall, req: IncomingMessage, res: ServerResponse) => boolean;
+
+export interface FakeKubeApiOptions {
+  /** Only clients with a certificate signed by this CA (PEM) get through the handshake. */
+  readonly clientCa?: string;
+}
 
 interface StoredObject {
   resourceVersion: string;
@@ -112,10 +129,18 @@ export class FakeKubeApi {
   beforeWrite: ((call: KubeCall) => void) | undefined;
 
   private caCert = '';
+  /** When set, only these bearer tokens are accepted; anything else gets 401 (a revoked or rotated token). */
+  acceptedTokens: Set<string> | undefined;
+  /** Faults: each interceptor sees every request first (see KubeInterceptor). */
+  readonly interceptors: KubeInterceptor[] = [];
+  /** Requests served per connection, to tell a reused keep-alive connection. */
+  private readonly perSocket = new WeakMap<object, number>();
+
+  constructor(private readonly options: FakeKubeApiOptions = {}) {}
 
   /** Listens on 127.0.0.1 over TLS with a CA of its own, which the kubeconfig trusts. */
   async start(): Promise<number> {
-    this.server = await startLoopbackTlsServer('fake kube-apiserver CA', (req, res) => void this.handle(req, res));
+    this.server = await startLoopbackTlsServer('fake kube-apiserver CA', (req, res) => void this.handle(req, res), this.options.clientCa ? { clientCa: this.options.clientCa } : {});
     this.caCert = this.server.caCert;
     return this.port();
   }
@@ -129,9 +154,26 @@ export class FakeKubeApi {
     await this.server?.close();
   }
 
-  /** Writes a kubeconfig for this server into `dir` and returns its path. */
-  writeKubeconfig(dir: string): string {
-    const path = join(dir, 'kubeconfig');
+  /** PEM of the CA the stand-in's serving certificate is signed by. */
+  get ca(): string {
+    return this.caCert;
+  }
+
+  /** Writes a kubeconfig for this server into `dir` and returns its path; `user` replaces the default token user. */
+  writeKubeconfig(dir: string, user?: Record<string, unknown>, name = 'kubeconfig'): string {
+    const path = join(dir, name);
+    if (user) {
+      const config = {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'fake', cluster: { server: `https://127.0.0.1:${this.port()}`, 'certificate-authority-data': Buffer.from(this.caCert).toString('base64') } }],
+        users: [{ name: 'fake', user }],
+        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
+        'current-context': 'fake',
+      };
+      writeFileSync(path, JSON.stringify(config));
+      return path;
+    }
     writeFileSync(
       path,
       [
@@ -262,12 +304,24 @@ export class FakeKubeApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
-    const call: KubeCall = { ...describeKubeRequest(req.method ?? 'GET', url), at: performance.now() };
+    const served = this.perSocket.get(req.socket) ?? 0;
+    this.perSocket.set(req.socket, served + 1);
+    const bearer = /^Bearer (.*)$/.exec(req.headers.authorization ?? '')?.[1];
+    const peer = (req.socket as TLSSocket).getPeerCertificate?.();
+    const call: KubeCall = {
+      ...describeKubeRequest(req.method ?? 'GET', url),
+      at: performance.now(),
+      reusedConnection: served > 0,
+      ...(bearer !== undefined ? { bearer } : {}),
+      ...(peer?.subject?.CN ? { clientCommonName: String(peer.subject.CN) } : {}),
+    };
     this.calls.push(call);
     res.on('finish', () => {
       call.answeredAt = performance.now();
       call.status = res.statusCode;
     });
+    if (this.interceptors.some((intercept) => intercept(call, req, res))) return;
+    if (this.acceptedTokens && !(bearer !== undefined && this.acceptedTokens.has(bearer))) return this.status(res, 401, 'Unauthorized', 'Unauthorized');
     if (this.down) return this.status(res, 503, 'ServiceUnavailable', 'the server is down');
     if (url.pathname === '/apis/wgpolicyk8s.io/v1alpha2') {
       if (!this.policyReportsInstalled) return this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
@@ -413,8 +467,22 @@ export class FakeKubeApi {
     }
     const watcher = { res, sent: from };
     this.watchers.add(watcher);
-    res.on('close', () => this.watchers.delete(watcher));
+    // kube-apiserver ends a watch after the timeoutSeconds it was asked for.
+    const timeoutSeconds = Number(url.searchParams.get('timeoutSeconds') ?? 0);
+    const timer = timeoutSeconds > 0 ? setTimeout(() => res.end(), timeoutSeconds * 1000) : undefined;
+    res.on('close', () => {
+      clearTimeout(timer);
+      this.watchers.delete(watcher);
+    });
     for (const event of this.events) this.send(watcher, event);
+  }
+
+  /** Sends an ERROR event carrying `status` on every open ServiceAccount watch (as kube-apiserver does for a failure other than 410, e.g. etcd unavailable). */
+  sendWatchError(status: { code: number; reason: string; message: string }): void {
+    for (const w of this.watchers) {
+      if (w.sent === Number.MAX_SAFE_INTEGER) continue; // the idle Namespace watch
+      w.res.write(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', ...status } })}\n`);
+    }
   }
 
   private namespaceObject(name: string, labels: Record<string, string>): unknown {
