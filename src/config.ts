@@ -45,6 +45,7 @@ export const SERVE_FLAGS = {
   'cert-ca-validity': { default: '87600h', help: 'with --cert-mode self: lifetime of a CA, at least 3 times --cert-validity; replaced, overlapping with the old one, when a third is left' },
   'webhook-configuration': { default: 'wi-admission', help: 'with --cert-mode self: name of the Mutating and ValidatingWebhookConfiguration that get the CA bundle' },
   'disable-cert-rotation': { default: 'false', help: 'accepted for upstream compatibility; self-managed certificates are --cert-mode self' },
+  'audit-lease': { default: 'wi-admission', help: 'with --policy: the coordination.k8s.io Lease in POD_NAMESPACE that elects the one replica writing PolicyReports and Events' },
 } as const;
 
 export type ServeFlag = keyof typeof SERVE_FLAGS;
@@ -141,6 +142,7 @@ const RawConfigSchema = z.object({
   certCaValidity: Duration,
   webhookConfiguration: z.string().min(1),
   disableCertRotation: BooleanFlag,
+  auditLease: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Kubernetes object name such as wi-admission'),
   env: z.object({
     AZURE_TENANT_ID: z.string().optional(),
     AZURE_ENVIRONMENT: z.string().optional(),
@@ -216,6 +218,8 @@ export interface Config {
   readonly identityMaxStalenessMs: number;
   readonly oidcIssuer: string | undefined;
   readonly armEndpoint: string;
+  /** `--audit-lease`: the Lease (in `podNamespace`) of the replica that writes audit reports. */
+  readonly auditLease: string;
 }
 
 /** `usage`: the flags themselves are wrong (an unknown flag, a missing value): exit 2, as for any command. */
@@ -309,6 +313,7 @@ function finishConfig(raw: RawConfig, kubeEnvironment: KubeEnvironment, replicaI
       identityMaxStalenessMs: raw.identityMaxStaleness,
       oidcIssuer: raw.oidcIssuer !== '' ? raw.oidcIssuer : undefined,
       armEndpoint: (raw.armEndpoint || ARM_ENDPOINTS[(e.AZURE_ENVIRONMENT ?? '').toUpperCase()] || 'https://management.azure.com').replace(/\/+$/, ''),
+      auditLease: raw.auditLease,
     } satisfies Config),
   };
 }

@@ -113,6 +113,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    ...createValidationMetrics(registry),
     certificateExpiry: new Gauge({
       name: 'wi_admission_certificate_expiry_timestamp_seconds',
       help: 'notAfter of the serving certificate in use, Unix seconds',
@@ -140,6 +141,57 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The namespace lookups and the drift audit (their own function, appended to `createMetrics`). */
+function createValidationMetrics(registry: Registry) {
+  return {
+    namespaceUnavailable: new Counter({
+      name: 'wi_admission_namespace_unavailable_total',
+      help: 'Validations that needed a Namespace the server could not read (not cached, live GET failed or timed out)',
+      registers: [registry],
+    }),
+    auditViolations: new Gauge({
+      name: 'wi_admission_audit_violations',
+      help: 'ServiceAccount bindings in the cache with a finding of each reason code (drift audit: judged as admission would judge them now)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    auditBindings: new Gauge({
+      name: 'wi_admission_audit_bindings',
+      help: 'ServiceAccount bindings (a client ID, not in an exempt namespace) the drift audit evaluates',
+      registers: [registry],
+    }),
+    auditRuns: new Counter({
+      name: 'wi_admission_audit_runs_total',
+      help: 'Drift audit runs by trigger (sync, policy, inventory: full; serviceaccount, namespace: incremental)',
+      labelNames: ['trigger'] as const,
+      registers: [registry],
+    }),
+    auditDuration: new Histogram({
+      name: 'wi_admission_audit_duration_seconds',
+      help: 'Wall time of drift audit runs (full ones yield to admissions every millisecond)',
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    auditLeader: new Gauge({
+      name: 'wi_admission_audit_leader',
+      help: '1 while this replica holds the Lease and writes PolicyReports and Events',
+      registers: [registry],
+    }),
+    auditReportWrites: new Counter({
+      name: 'wi_admission_audit_report_writes_total',
+      help: 'PolicyReport writes by operation (create, update, delete) and result (success, conflict, error)',
+      labelNames: ['operation', 'result'] as const,
+      registers: [registry],
+    }),
+    auditEvents: new Counter({
+      name: 'wi_admission_audit_events_total',
+      help: 'Events for bindings that turned to fail, by result (written, rate_limited, error)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+  };
+}
 
 /**
  * States the alerts need as gauges (docs/operations.md, "Alerts"): readiness

@@ -50,6 +50,9 @@ export type RestartCause = 'expired' | 'error' | 'error_event' | 'stalled' | 'cl
 /** A store key (e.g. `namespace/name`) and what is kept for it. */
 export type InformerEntry<T> = readonly [key: string, record: T];
 
+/** What changed in the store: one key (added, modified or deleted), or all of it (a relist). */
+export type StoreChange = { readonly kind: 'key'; readonly key: string } | { readonly kind: 'all' };
+
 export interface InformerOptions<T> {
   readonly source: ListWatchSource;
   /** The key and slim record of an API object, or undefined to ignore it. */
@@ -100,8 +103,24 @@ export class Informer<T> {
   private readonly stopController = new AbortController();
   private failures = 0;
   private running: Promise<void> | undefined;
+  private readonly listeners = new Set<(change: StoreChange) => void>();
 
   constructor(private readonly options: InformerOptions<T>) {}
+
+  /** Calls `listener` after each change of the store (after the first sync too); returns the unsubscribe. */
+  subscribe(listener: (change: StoreChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * The entries, in store order, read lazily: changes made while a caller
+   * pauses are seen as a Map iterator sees them (a relist swaps the store:
+   * the iteration goes on over the old one, and `subscribe` says `all`).
+   */
+  entries(): IterableIterator<[string, T]> {
+    return this.store.entries();
+  }
 
   start(): void {
     this.running ??= this.run().catch((err: unknown) => {
@@ -184,6 +203,11 @@ export class Informer<T> {
       this.options.log.info({ size: next.size }, 'cache synced');
       this.options.hooks?.onSynced?.();
     }
+    this.notify({ kind: 'all' });
+  }
+
+  private notify(change: StoreChange): void {
+    for (const listener of this.listeners) listener(change);
   }
 
   private async watchUntilExpired(): Promise<void> {
@@ -275,6 +299,7 @@ export class Informer<T> {
         if (type === 'DELETED') this.store.delete(entry[0]);
         else this.store.set(entry[0], entry[1]);
         this.options.hooks?.onStoreChange?.(this.store.size);
+        this.notify({ kind: 'key', key: entry[0] });
       }
     }
     if (rv) this.resourceVersion = rv;

@@ -23,6 +23,8 @@ import { SelfManagedCertificates } from '../certs/self-managed.js';
 import { createCertificateStore } from '../kube/certificate-store.js';
 import { PolicyFile } from '../policy/policy-file.js';
 import { openInventory } from './inventory-wiring.js';
+import { openAudit } from './audit-wiring.js';
+import type { AuditedNamespaces, AuditedServiceAccounts } from '../audit/drift-audit.js';
 import { Resources } from './resources.js';
 
 export interface RunningServer {
@@ -45,8 +47,8 @@ export interface StartOptions {
 }
 
 interface KubeSources {
-  readonly serviceAccounts: ServiceAccountLookup;
-  readonly namespaces: NamespaceLookup;
+  readonly serviceAccounts: ServiceAccountLookup & AuditedServiceAccounts;
+  readonly namespaces: NamespaceLookup & AuditedNamespaces;
   /** Undefined with --objects (no API server). */
   readonly client: KubeRestClient | undefined;
   /** The API server's version when it answered at start. */
@@ -89,6 +91,21 @@ async function start(config: Config, log: Logger, options: StartOptions, resourc
   else if (source.client) startVersionDiscovery(source.client, version.learn, log, resources, options);
   const inventory = await openInventory(config, log, metrics);
   if (inventory) resources.own('identity inventory', inventory, (i) => i.stop());
+  const audit = policy
+    ? resources.own(
+        'drift audit',
+        openAudit(config, log, metrics, {
+          policy,
+          serviceAccounts: source.serviceAccounts,
+          namespaces: source.namespaces,
+          inventory,
+          kubeClient: source.client,
+          namespace: releaseNamespace(config, source),
+        }),
+        (a) => a.stop(),
+      )
+    : undefined;
+  audit?.start();
 
   // The listener exists only after the first pair is read; new pairs go to it.
   const listener: { server?: Server } = {};
@@ -146,6 +163,10 @@ async function start(config: Config, log: Logger, options: StartOptions, resourc
         audience: config.audience,
         oidcIssuer: config.oidcIssuer,
         lookupTimeoutMs: config.saLookupTimeoutMs,
+        onNamespaceUnavailable: (namespace, reason) => {
+          metrics.namespaceUnavailable.inc();
+          log.warn({ namespace, reason }, 'namespace labels unknown: rules that need them are not evaluated');
+        },
       },
     },
     // Without a pair yet, handshakes fail until one appears (and /readyz says so).
@@ -161,6 +182,8 @@ async function start(config: Config, log: Logger, options: StartOptions, resourc
   resources.own('drain', undefined, async () => {
     shuttingDown = true;
     log.info({ delayMs: config.shutdownDelayMs }, 'shutting down: not ready, draining');
+    // The Lease goes at once: another replica writes the audit's reports while this one drains.
+    void audit?.stop();
     await abortableDelay(config.shutdownDelayMs, new AbortController().signal);
   });
   return {
@@ -243,6 +266,11 @@ async function openKubeSources(config: Config, log: Logger, metrics: Metrics, re
   return { serviceAccounts, namespaces, client, gitVersion };
 }
 
+/** The namespace the server runs in: POD_NAMESPACE wins (upstream's variable); else the one the kubeconfig context or the pod's ServiceAccount mount names. */
+function releaseNamespace(config: Config, source: KubeSources): string {
+  return config.podNamespace ?? source.client?.namespace ?? 'default';
+}
+
 /** `--cert-mode self`: the certificates come from (and go to) the API server. */
 function openSelfManagedCertificates(
   config: Config,
@@ -255,8 +283,7 @@ function openSelfManagedCertificates(
   const settings = config.selfManagedCertificates;
   if (!settings) return undefined;
   if (!source.client) throw new AppError('WIA_ERR_CONFIG_INVALID', '--cert-mode self needs the API server (it cannot be used with --objects)');
-  // POD_NAMESPACE wins (upstream's variable); else the namespace the kubeconfig context or the pod's ServiceAccount mount names.
-  const namespace = config.podNamespace ?? source.client.namespace ?? 'default';
+  const namespace = releaseNamespace(config, source);
   const hosts = settings.hosts.length > 0 ? settings.hosts : [`wi-admission.${namespace}.svc`];
   log.info({ namespace, secret: settings.secretName, hosts }, 'managing the serving certificates');
   const manager = resources.own(

@@ -3,7 +3,8 @@
 // the answer kubectl shows. A ServiceAccount CREATE case also says, by hand,
 // what `wi-admission inventory` shows for that ServiceAccount once it exists
 // (`expect.inventory`); the webhook's answer and the inventory row are both
-// checked against it.
+// checked against it. A case whose Namespace cannot be read states no row:
+// the inventory would fail to list Namespaces, not show one.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,12 +17,15 @@ import { pickIdentityAnnotations } from '../../src/identity/service-account.js';
 import { parsePolicy } from '../../src/policy/schema.js';
 import { buildInventoryRows, type InventoryStatus } from '../../src/report/inventory-rows.js';
 import { FakeServiceAccountLookup } from '../helpers/fake-service-accounts.js';
+import { inlineCredentials } from '../helpers/inline-credentials.js';
 
 interface Fixture {
   description: string;
   given: {
     policy: unknown | null;
     namespaces?: { name: string; labels?: Record<string, string> }[];
+    /** Namespaces neither cached nor readable: the live GET fails (API server trouble). */
+    unreadableNamespaces?: string[];
     serviceAccounts?: { name: string; namespace: string; annotations?: Record<string, string> }[];
     /** `az identity list`-shaped records; `federatedCredentials` inline. */
     identities?: (Omit<ManagedIdentity, 'subscriptionId' | 'resourceGroup' | 'tags'> & { resourceGroup?: string; tags?: Record<string, string>; federatedCredentials?: FederatedCredential[] })[];
@@ -29,7 +33,7 @@ interface Fixture {
     inventory?: 'unavailable';
     audience?: string;
     oidcIssuer?: string;
-    request: { kind: string; namespace: string; operation?: string; object: unknown; oldObject?: unknown };
+    request: { kind: string; namespace: string; operation?: string; object: unknown; oldObject?: unknown; userInfo?: unknown };
   };
   expect: {
     allowed: boolean;
@@ -62,7 +66,7 @@ class FakeDirectory implements IdentityDirectory {
   }
   async federatedCredentials(identity: ManagedIdentity) {
     this.credentialCalls++;
-    return { status: 'found' as const, credentials: identity.federatedCredentials ?? [] };
+    return inlineCredentials(identity);
   }
 }
 
@@ -88,6 +92,7 @@ for (const file of files) {
           operation: given.request.operation ?? 'CREATE',
           object: given.request.object,
           oldObject: given.request.oldObject,
+          ...(given.request.userInfo !== undefined ? { userInfo: given.request.userInfo } : {}),
         },
       } satisfies DecodedReview,
       {
@@ -95,7 +100,10 @@ for (const file of files) {
         serviceAccounts: new FakeServiceAccountLookup((given.serviceAccounts ?? []).map((sa) => ({ ...sa, annotations: sa.annotations ?? {} }))),
         namespaces: {
           getCached: (name) => namespaces.get(name),
-          getLive: async (name) => namespaces.get(name),
+          getLive: async (name) => {
+            if (given.unreadableNamespaces?.includes(name)) throw new Error(`GET /api/v1/namespaces/${name}: 503 Service Unavailable`);
+            return namespaces.get(name);
+          },
           hasSynced: () => true,
           size: () => namespaces.size,
         },
@@ -116,6 +124,9 @@ for (const file of files) {
     if (expect.auditReasons !== undefined) t.equal(d.auditAnnotations?.reasons, expect.auditReasons, 'audit annotation reasons');
 
     if (given.request.kind !== 'ServiceAccount' || (given.request.operation ?? 'CREATE') !== 'CREATE') return;
+    // The inventory lists Namespaces as a whole: one it cannot read fails the run, so
+    // such a case has no row to state (a Namespace that does not exist has no labels there too).
+    if (given.unreadableNamespaces?.includes(given.request.namespace)) return void t.equal(expect.inventory, undefined, 'no inventory row is stated for a Namespace that cannot be read');
     if (!expect.inventory) return void t.fail('a ServiceAccount CREATE case says what the inventory shows (expect.inventory)');
     const metadata = (given.request.object as { metadata?: { name?: string; annotations?: Record<string, unknown> } }).metadata;
     const rows = await buildInventoryRows({

@@ -4,6 +4,7 @@ import type { CredentialResolution, FederatedCredential, IdentityResolution, Man
 import type { ServiceAccountRecord } from '../../src/identity/service-account.js';
 import { PolicySchema, type PolicySpec } from '../../src/policy/schema.js';
 import { buildInventoryRows, type InventoryInput, type InventoryRow } from '../../src/report/inventory-rows.js';
+import { inlineCredentials } from '../helpers/inline-credentials.js';
 
 const CLIENT_ID = 'azure.workload.identity/client-id';
 const AUDIENCE = 'api://AzureADTokenExchange';
@@ -48,7 +49,7 @@ class FakeDirectory implements IdentityDirectory {
 
   async federatedCredentials(identity: ManagedIdentity): Promise<CredentialResolution> {
     this.credentialCalls.push(identity.name);
-    return { status: 'found', credentials: identity.federatedCredentials ?? [] };
+    return inlineCredentials(identity);
   }
 }
 
