@@ -8,7 +8,7 @@ import { buildPolicyReport, knownResults, readResults, sameResults } from '../..
 import { ReportWriter, type WriteOperation, type WriteResult } from '../../src/audit/report-writer.js';
 import { createKubeClient } from '../../src/kube/client.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';
-import { eventually } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
 const pass = (name: string): BindingAudit => ({ name, clientId: 'c1', result: 'pass', rule: 'Approved', reason: 'Approved', message: undefined, reasons: [] });
@@ -180,14 +180,16 @@ void t.test('standing down stops writing', async (t) => {
 });
 
 void t.test('a failed write is retried', async (t) => {
-  const { api, results, writer, writes, report } = await setup(t);
+  const { api, results, writer, writes, report, sink } = await setup(t);
   results.byNamespace.set('shop', [pass('api')]);
   api.down = true;
   writer.lead();
   writer.changed([]);
-  await new Promise((r) => setTimeout(r, 50));
+  // The API server comes back once the writer has seen it fail (its listing or its write), not after a guessed time.
+  await eventually(() => sink.lines.some((l) => l.level === 40 && typeof l.msg === 'string' && /, retrying/.test(l.msg)), GENEROUS_WAIT_MS, 'a failure the writer will retry');
+  t.equal(report('shop'), undefined, 'nothing written while the API server was down');
   api.down = false;
-  await eventually(() => report('shop') !== undefined, 10_000, 'the report after the API server came back');
+  await eventually(() => report('shop') !== undefined, GENEROUS_WAIT_MS, 'the report after the API server came back');
   t.equal(writes.at(-1), 'create/success');
 });
 

@@ -19,8 +19,8 @@ import t from 'tap';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { controlPlaneBinaries, freePorts, startControlPlane } from '../helpers/control-plane.js';
 import { helmBinary } from '../helpers/helm.js';
-import { eventually, getText } from '../helpers/https-client.js';
-import { metricValue } from '../faults/support.js';
+import { eventually, GENEROUS_WAIT_MS, getText } from '../helpers/https-client.js';
+import { metricValue, sumMetric } from '../faults/support.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const main = join(root, 'src', 'main.ts');
@@ -141,7 +141,7 @@ void t.test('deny new bindings at the door, report drift inside', { skip: binari
     for (const r of alive()) if (metricValue(await metrics(r), 'wi_admission_audit_leader') === 1) return r;
     return undefined;
   };
-  await eventually(async () => (await leaderOf()) !== undefined, 60_000, 'one replica holding the Lease');
+  await eventually(async () => (await leaderOf()) !== undefined, GENEROUS_WAIT_MS, 'one replica holding the Lease');
 
   const report = async (): Promise<{ results?: { result: string; rule: string; message: string; resources: { name: string }[] }[]; summary?: Record<string, number> } | undefined> =>
     (await custom.getNamespacedCustomObject({ group: 'wgpolicyk8s.io', version: 'v1alpha2', namespace: 'checkout-prod', plural: 'policyreports', name: 'wi-admission' }).catch(() => undefined)) as never;
@@ -158,18 +158,24 @@ void t.test('deny new bindings at the door, report drift inside', { skip: binari
     // No kubelet: pods never become ready, so a rollout may take every old pod down at once.
     const applied = await kubectl(['apply', '-f', '-'], 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: checkout-prod}\nspec:\n  replicas: 2\n  strategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: 2}}\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api, azure.workload.identity/use: "true"}}\n    spec: {serviceAccountName: checkout-api, containers: [{name: api, image: api:1}]}\n');
     return applied.code === 0;
-  }, 60_000, 'the Deployment admitted (webhook configurations picked up)');
+  }, GENEROUS_WAIT_MS, 'the Deployment admitted (webhook configurations picked up)');
   await eventually(async () => (await podsOf('app=api')).filter(isMutated).length === 2, 90_000, () => `two mutated pods\n${plane.logs()}`);
-  await eventually(async () => (await resultOf('checkout-api')) === 'pass', 60_000, 'the PolicyReport showing pass');
+  await eventually(async () => (await resultOf('checkout-api')) === 'pass', GENEROUS_WAIT_MS, 'the PolicyReport showing pass');
   t.pass('step 2: the approved Deployment runs, and its report passes');
 
   // 3. The identity's tags change outside the cluster: owner is no longer the checkout team.
   t.comment(`steps 1 and 2 took ${((Date.now() - testStarted) / 1000).toFixed(0)} s`);
+  // How soon the report fails is not timed here (a busy machine would make that a race): what makes it
+  // prompt is that the file watch refreshes the inventory at once (trigger source_change) and the audit
+  // re-judges on that refresh, rather than waiting for the scheduled one (5 min); that path is checked.
+  const writer = (await leaderOf()) as Replica;
+  const sourceChanges = async (): Promise<number> => sumMetric(await metrics(writer), 'wi_admission_inventory_refreshes_total', { trigger: 'source_change', result: 'success' });
+  const before = await sourceChanges();
   const changedAt = Date.now();
   setOwner('billing-team');
-  await eventually(async () => (await resultOf('checkout-api')) === 'fail', 60_000, 'the PolicyReport showing fail');
-  const failSeconds = (Date.now() - changedAt) / 1000;
-  t.ok(failSeconds <= 30, `the report shows fail within 30 s (${failSeconds.toFixed(1)} s)`);
+  await eventually(async () => (await resultOf('checkout-api')) === 'fail', GENEROUS_WAIT_MS, 'the PolicyReport showing fail');
+  t.ok((await sourceChanges()) > before, 'the edit reached the Lease holder through the file watch (a source_change refresh)');
+  t.comment(`the report showed fail ${((Date.now() - changedAt) / 1000).toFixed(1)} s after the edit`);
   const yaml = await kubectl(['get', 'policyreport', 'wi-admission', '-n', 'checkout-prod', '-o', 'yaml']);
   t.match(yaml.out, /result: fail/);
   t.comment(`kubectl get policyreport wi-admission -n checkout-prod -o yaml (failing):\n${yaml.out}`);
@@ -177,13 +183,13 @@ void t.test('deny new bindings at the door, report drift inside', { skip: binari
   t.match(table.out, /^NAME\s+PASS\s+FAIL\s+WARN\s+ERROR\s+SKIP\s+AGE\nwi-admission\s+0\s+1\s+0\s+0\s+0\s+/, 'kubectl get policyreport prints the summary columns');
   t.comment(`kubectl get policyreport -n checkout-prod:\n${table.out}`);
 
-  await eventually(async () => (await core.listNamespacedEvent({ namespace: 'checkout-prod', fieldSelector: 'involvedObject.kind=ServiceAccount,involvedObject.name=checkout-api' })).items.some((e) => e.reason === 'IdentityNotApproved'), 60_000, 'an Event on the ServiceAccount');
+  await eventually(async () => (await core.listNamespacedEvent({ namespace: 'checkout-prod', fieldSelector: 'involvedObject.kind=ServiceAccount,involvedObject.name=checkout-api' })).items.some((e) => e.reason === 'IdentityNotApproved'), GENEROUS_WAIT_MS, 'an Event on the ServiceAccount');
   const described = await kubectl(['describe', 'serviceaccount', 'checkout-api', '-n', 'checkout-prod']);
   t.match(described.out, /Warning\s+IdentityNotApproved\s+.*wi-admission: ServiceAccount checkout-prod\/checkout-api is not allowed to use client ID/s, 'kubectl describe sa shows why');
   t.comment(`kubectl describe serviceaccount checkout-api -n checkout-prod:\n${described.out}`);
 
   for (const r of alive()) {
-    await eventually(async () => (metricValue(await metrics(r), 'wi_admission_audit_violations', { reason: 'IdentityNotApproved' }) ?? 0) > 0, 60_000, `replica ${r.name} counting the violation`);
+    await eventually(async () => (metricValue(await metrics(r), 'wi_admission_audit_violations', { reason: 'IdentityNotApproved' }) ?? 0) > 0, GENEROUS_WAIT_MS, `replica ${r.name} counting the violation`);
   }
   t.pass('wi_admission_audit_violations{reason="IdentityNotApproved"} is above 0 on both replicas');
 
@@ -219,7 +225,7 @@ void t.test('deny new bindings at the door, report drift inside', { skip: binari
 
   // 4. The tags restored: the report passes again.
   setOwner('checkout-team');
-  await eventually(async () => (await resultOf('checkout-api')) === 'pass', 60_000, 'the PolicyReport back to pass');
+  await eventually(async () => (await resultOf('checkout-api')) === 'pass', GENEROUS_WAIT_MS, 'the PolicyReport back to pass');
   t.pass('step 4: the report returns to pass');
 
   // 5. The Lease holder is killed (no release): the other replica takes over the writing.
@@ -235,10 +241,11 @@ void t.test('deny new bindings at the door, report drift inside', { skip: binari
   }, 90_000, 'the other replica holding the Lease');
   const takeover = (Date.now() - killedAt) / 1000;
   // client-go's semantics: the Lease expires a lease duration after the last renewal the other replica saw, and it
-  // retries every 2 s (jittered up to ×2.2): up to 15 + 4.4 s; 10 s more for a loaded machine.
-  t.ok(takeover <= LEASE_DURATION_S + 4.4 + 10, `the other replica took the Lease ${takeover.toFixed(1)} s after the kill (lease duration ${LEASE_DURATION_S} s)`);
+  // retries every 2 s (jittered up to ×2.2): up to 15 + 4.4 s. That bound is checked on an injected clock in
+  // test/audit/leader-election.test.ts; here, on a real and possibly busy machine, the time is only reported.
+  t.comment(`the other replica took the Lease ${takeover.toFixed(1)} s after the kill (lease duration ${LEASE_DURATION_S} s)`);
   setOwner('billing-team');
-  await eventually(async () => (await resultOf('checkout-api')) === 'fail', 60_000, 'the new leader writing the report');
+  await eventually(async () => (await resultOf('checkout-api')) === 'fail', GENEROUS_WAIT_MS, 'the new leader writing the report');
   t.pass(`step 5: replica ${other.name} writes the reports after replica ${holder.name} was killed`);
   setOwner('checkout-team');
   t.comment(`the whole scenario took ${((Date.now() - testStarted) / 1000).toFixed(0)} s`);

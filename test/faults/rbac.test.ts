@@ -167,7 +167,7 @@ async function exerciseAudit(t: Test, api: FakeKubeApi): Promise<void> {
   const events = api.storedObjects('events.k8s.io', 'events', 'checkout-prod').length;
   api.putServiceAccount('checkout-prod', 'checkout-api', clientIdAnnotation(BILLING));
   await eventually(() => api.storedObjects('events.k8s.io', 'events', 'checkout-prod').length > events, 20_000, 'an Event for the binding that turned to fail');
-  await eventually(() => api.calls.some((c) => c.resource === 'leases' && c.verb === 'update'), 20_000, 'the Lease renewed');
+  await eventually(() => api.calls.some((c) => c.resource === 'leases' && c.verb === 'update'), GENEROUS_WAIT_MS, 'the Lease renewed');
   t.pass('every audit call made');
 }
 

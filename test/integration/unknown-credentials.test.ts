@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { eventually, post } from '../helpers/https-client.js';
+import { eventually, GENEROUS_WAIT_MS, post } from '../helpers/https-client.js';
 import { startHarness, waitReady } from '../helpers/harness.js';
 import { serviceAccountReview } from '../helpers/reviews.js';
 import type { ReviewResponse } from '../faults/support.js';
@@ -41,6 +41,6 @@ void t.test('unknown federated credentials: noted once at start, never reported 
   await eventually(async () => {
     const again = (await post(h.server.webhookPort, '/validate', serviceAccountReview('u-2', CHECKOUT, 'new-api'), { ca: h.ca })).json as { response: ReviewResponse };
     return (again.response.warnings ?? []).some((w) => w.includes('[NoMatchingFederatedCredential]') && w.includes('it trusts no subject at all'));
-  }, 20_000, 'the explicit empty list to be read and reported as trusting nothing');
+  }, GENEROUS_WAIT_MS, 'the explicit empty list to be read and reported as trusting nothing');
   t.equal(notes().length, 1, 'still one note');
 });
