@@ -4,7 +4,9 @@
 // no policy rule approves there, and examples/policy.yaml. Each `expect*`
 // returns the outcome the answer must have: admitted or not, and the reason
 // codes it must state (the audit annotation `reasons` of /validate, the
-// `[Reason]` of a denial).
+// `[Reason]` of a denial). Where the validator only reports (an UPDATE that
+// leaves a binding as it was, what a trusted controller creates) follows
+// docs/policy.md, "Where it enforces and what it only reports".
 import { readFileSync } from 'node:fs';
 
 export const WORLD = {
@@ -26,11 +28,24 @@ const TOKEN_EXPIRATION = 'azure.workload.identity/service-account-token-expirati
 const USE_LABEL = 'azure.workload.identity/use';
 const EXEMPT = ['kube-system', 'wi-admission'];
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** `enforcement.trustedControllers` as docs/policy.md gives its default (examples/policy.yaml keeps it). */
+export const TRUSTED_CONTROLLERS = [
+  'system:kube-controller-manager',
+  'system:serviceaccount:kube-system:replicaset-controller',
+  'system:serviceaccount:kube-system:deployment-controller',
+  'system:serviceaccount:kube-system:statefulset-controller',
+  'system:serviceaccount:kube-system:daemon-set-controller',
+  'system:serviceaccount:kube-system:job-controller',
+  'system:serviceaccount:kube-system:cronjob-controller',
+  'system:serviceaccount:kube-system:replication-controller',
+];
 
 export interface Expected {
   readonly allowed: boolean;
   /** The reason codes the answer states, as a sorted set. */
   readonly reasons: readonly string[];
+  /** A denial the validator only reports here (an existing binding, a controller's pod): admitted with a warning. */
+  readonly denialOnlyReported?: boolean;
 }
 
 interface Request {
@@ -39,6 +54,7 @@ interface Request {
   namespace?: string;
   object?: unknown;
   oldObject?: unknown;
+  userInfo?: unknown;
 }
 
 type Json = Record<string, unknown>;
@@ -71,6 +87,11 @@ export function expectValidation(request: Request): Expected {
   const namespace = request.namespace || stringAt(object, ['metadata', 'namespace']) || '';
   const applies = kind === 'Pod' ? operation === 'CREATE' : ['ServiceAccount', 'Deployment', 'CronJob'].includes(kind) && ['CREATE', 'UPDATE'].includes(operation);
   if (!applies || !object || namespace === '' || EXEMPT.includes(namespace)) return outcome([]);
+  // An existing binding or a controller's pod: every finding is at most a warning (enforcement defaults).
+  const judged = (findings: Finding[]): Expected => {
+    if (!findings.some((f) => f.deny) || !onlyReports(request, kind, operation)) return outcome(findings);
+    return { ...outcome(findings.map((f) => ({ ...f, deny: false }))), denialOnlyReported: true };
+  };
   if (kind === 'ServiceAccount') {
     const annotations = stringMap(valueAt(object, ['metadata', 'annotations']));
     const findings = bindingFindings(annotations);
@@ -79,11 +100,11 @@ export function expectValidation(request: Request): Expected {
       const before = stringMap(valueAt(old, ['metadata', 'annotations']))[CLIENT_ID] ?? '';
       if (before !== '' && before !== (annotations[CLIENT_ID] ?? '')) findings.push({ reason: 'ClientIdChanged', deny: false });
     }
-    return outcome(findings);
+    return judged(findings);
   }
-  const template = asObject(kind === 'Pod' ? object : kind === 'CronJob' ? valueAt(object, ['spec', 'jobTemplate', 'spec', 'template']) : valueAt(object, ['spec', 'template']));
+  const template = templateOf(kind, object);
   if (!template) return outcome([]);
-  const name = stringAt(template, ['spec', 'serviceAccountName']) || stringAt(template, ['spec', 'serviceAccount']) || 'default';
+  const name = serviceAccountOf(template);
   const serviceAccount = namespace === WORLD.namespace ? WORLD.serviceAccounts[name] : undefined;
   const clientId = serviceAccount?.[CLIENT_ID] ?? '';
   if (stringAt(template, ['metadata', 'labels', USE_LABEL]) !== 'true') {
@@ -93,7 +114,49 @@ export function expectValidation(request: Request): Expected {
   if (setsClientSecret(template)) findings.push({ reason: 'ClientSecretInPod', deny: false });
   // A Pod without its ServiceAccount is refused by the mutating webhook; a workload is warned.
   if (!serviceAccount) return outcome(kind !== 'Pod' && name !== 'default' ? [...findings, { reason: 'ServiceAccountNotFound', deny: false }] : findings);
-  return outcome([...findings, ...bindingFindings(serviceAccount)]);
+  return judged([...findings, ...bindingFindings(serviceAccount)]);
+}
+
+/**
+ * docs/policy.md: an UPDATE that leaves the binding as it was (a
+ * ServiceAccount's client-id and tenant-id; a workload template's
+ * ServiceAccount and `use` label), or a CREATE by a trusted controller of an
+ * object with a `controller: true` owner, is only reported.
+ */
+function onlyReports(request: Request, kind: string, operation: string): boolean {
+  if (operation === 'CREATE') {
+    return kind !== 'ServiceAccount' && isTrustedController(request.userInfo) && hasControllerOwner(request.object);
+  }
+  const old = asObject(request.oldObject);
+  if (operation !== 'UPDATE' || !old) return false;
+  if (kind === 'ServiceAccount') {
+    return [CLIENT_ID, TENANT_ID].every((key) => stringAt(old, ['metadata', 'annotations', key]) === stringAt(request.object, ['metadata', 'annotations', key]));
+  }
+  const before = templateOf(kind, old);
+  const after = templateOf(kind, request.object);
+  return serviceAccountOf(before) === serviceAccountOf(after) && stringAt(before, ['metadata', 'labels', USE_LABEL]) === stringAt(after, ['metadata', 'labels', USE_LABEL]);
+}
+
+function isTrustedController(userInfo: unknown): boolean {
+  const info = asObject(userInfo);
+  const groups: unknown[] = Array.isArray(info?.groups) ? info.groups : [];
+  return [info?.username, ...groups].some((name) => typeof name === 'string' && TRUSTED_CONTROLLERS.includes(name));
+}
+
+function hasControllerOwner(object: unknown): boolean {
+  const owners = valueAt(object, ['metadata', 'ownerReferences']);
+  return Array.isArray(owners) && owners.some((owner) => asObject(owner)?.controller === true);
+}
+
+/** The pod of a Pod, the template of a workload. */
+function templateOf(kind: string, object: unknown): Json | undefined {
+  if (kind === 'Pod') return asObject(object);
+  return asObject(kind === 'CronJob' ? valueAt(object, ['spec', 'jobTemplate', 'spec', 'template']) : valueAt(object, ['spec', 'template']));
+}
+
+/** The ServiceAccount a pod (template) runs as: serviceAccountName, else the deprecated serviceAccount, else default. */
+function serviceAccountOf(template: Json | undefined): string {
+  return stringAt(template, ['spec', 'serviceAccountName']) || stringAt(template, ['spec', 'serviceAccount']) || 'default';
 }
 
 /**
