@@ -28,17 +28,16 @@ const TOKEN_EXPIRATION = 'azure.workload.identity/service-account-token-expirati
 const USE_LABEL = 'azure.workload.identity/use';
 const EXEMPT = ['kube-system', 'wi-admission'];
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** `enforcement.trustedControllers` as docs/policy.md gives its default (examples/policy.yaml keeps it). */
-export const TRUSTED_CONTROLLERS = [
-  'system:kube-controller-manager',
-  'system:serviceaccount:kube-system:replicaset-controller',
-  'system:serviceaccount:kube-system:deployment-controller',
-  'system:serviceaccount:kube-system:statefulset-controller',
-  'system:serviceaccount:kube-system:daemon-set-controller',
-  'system:serviceaccount:kube-system:job-controller',
-  'system:serviceaccount:kube-system:cronjob-controller',
-  'system:serviceaccount:kube-system:replication-controller',
-];
+/** `enforcement.trustedControllers`' default, read from docs/policy.md's policy example (examples/policy.yaml keeps the default). */
+export const TRUSTED_CONTROLLERS = documentedTrustedControllers();
+
+function documentedTrustedControllers(): string[] {
+  const doc = readFileSync(new URL('../../docs/policy.md', import.meta.url), 'utf8');
+  const block = /^ *trustedControllers:.*\n((?: +- .*\n)+)/m.exec(doc)?.[1] ?? '';
+  const names = [...block.matchAll(/- +(\S+)/g)].map((m) => m[1] ?? '');
+  if (names.length === 0) throw new Error('docs/policy.md lists no default trustedControllers');
+  return names;
+}
 
 export interface Expected {
   readonly allowed: boolean;
