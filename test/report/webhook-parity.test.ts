@@ -82,7 +82,7 @@ for (const { file, fixture } of cases) {
         lookupTimeoutMs: 1000,
       },
     );
-    const rows = await buildInventoryRows({ serviceAccounts: [serviceAccount], namespaces, directory, policy, audience, oidcIssuer: given.oidcIssuer });
+    const rows = await buildInventoryRows({ serviceAccounts: [serviceAccount], namespaces, namespacesComplete: true, directory, policy, audience, oidcIssuer: given.oidcIssuer });
     const row = rows[0];
     if ((serviceAccount.annotations['azure.workload.identity/client-id'] ?? '') === '') {
       t.same(rows, [], 'no client ID, no row');
