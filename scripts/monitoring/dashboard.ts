@@ -158,6 +158,14 @@ export function buildDashboard(): Dashboard {
         )
         .withTarget(query('A', `min by (instance, check) (wi_admission_readiness_check{${JOB}})`, '{{check}} {{instance}}')),
     )
+
+    .withRow(new RowBuilder('Drift audit'))
+    .withPanel(
+      timeseries('Audit violations', 'Existing ServiceAccount bindings with a finding of each reason, judged as admission would judge them now (every replica audits; the largest count is shown), beside the bindings audited. They keep running; a change to them is refused (WiAdmissionViolationsRising). kubectl get policyreport -A names them.', 'short')
+        .span(24)
+        .withTarget(query('A', `max by (reason) (wi_admission_audit_violations{${JOB}}) > 0`, '{{reason}}'))
+        .withTarget(query('B', `max(wi_admission_audit_bindings{${JOB}})`, 'bindings audited')),
+    )
     .build();
   // Stable panel ids keep links to a panel (viewPanel=N) working across versions.
   dashboard.panels?.forEach((panel, index) => (panel.id = index + 1));

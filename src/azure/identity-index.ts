@@ -13,6 +13,19 @@ export interface UnknownCredentials {
 
 const EXAMPLES = 5;
 
+/** What to do about unknown federated credentials, said the same way by the server's log and the commands' stderr. */
+export const UNKNOWN_CREDENTIALS_ADVICE =
+  'add to each item the output of az identity federated-credential list --identity-name <name> --resource-group <group> -o json as federatedCredentials, or use an arm: source';
+
+/** One sentence for a person: which identities, why the check is skipped for them, and how to give their credentials. */
+export function describeUnknownCredentials({ source, count, examples }: UnknownCredentials): string {
+  const more = count > examples.length ? `, and ${count - examples.length} more` : '';
+  return (
+    `${source} gives no federatedCredentials for ${count} ${count === 1 ? 'identity' : 'identities'} (${examples.join(', ')}${more}): ` +
+    `their federated credentials are unknown, so the federated credential check is skipped for them; ${UNKNOWN_CREDENTIALS_ADVICE}`
+  );
+}
+
 export interface IndexSummary {
   readonly identities: number;
   /** Client IDs listed by more than one source (the first source wins). */

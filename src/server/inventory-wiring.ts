@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { IdentityDirectory } from '../admission/handle-validation.js';
 import { IdentityInventory, type IndexSummary } from '../azure/inventory.js';
+import { UNKNOWN_CREDENTIALS_ADVICE } from '../azure/identity-index.js';
 import { createIdentitySources } from '../azure/sources.js';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
@@ -73,8 +74,7 @@ function noteUnknownCredentials(log: Logger, summary: IndexSummary): void {
   for (const { source, count, examples } of summary.unknownCredentials) {
     log.warn(
       { source, identities: count, examples },
-      'federated credentials unknown: the identities file gives no federatedCredentials for these identities, so the federated credential check is skipped for them; ' +
-        'add to each item the output of az identity federated-credential list --identity-name <name> --resource-group <group> -o json as federatedCredentials, or use an arm: source',
+      `federated credentials unknown: the identities file gives no federatedCredentials for these identities, so the federated credential check is skipped for them; ${UNKNOWN_CREDENTIALS_ADVICE}`,
     );
   }
 }

@@ -132,6 +132,8 @@ for (const file of files) {
     const rows = await buildInventoryRows({
       serviceAccounts: [{ namespace: given.request.namespace, name: metadata?.name ?? '', annotations: pickIdentityAnnotations(metadata?.annotations) }],
       namespaces,
+      // The given Namespaces are the cluster's, as a listing would return them: one missing does not exist.
+      namespacesComplete: true,
       directory,
       policy: policy?.ok ? policy.policy.spec : undefined,
       audience: given.audience ?? 'api://AzureADTokenExchange',

@@ -12,7 +12,7 @@ void t.test('charts/wi-admission/dashboards/wi-admission.json is what the builde
   t.equal(readFileSync(DASHBOARD_FILE, 'utf8'), dashboardJson(), 'unchanged since `npm run monitoring:generate`');
 });
 
-void t.test('the panels: admissions, latency against the timeout, denials and warnings, inventory, caches, reloads, certificate, readiness', async (t) => {
+void t.test('the panels: admissions, latency against the timeout, denials and warnings, inventory, caches, reloads, certificate, readiness, audit violations', async (t) => {
   const dashboard = committedDashboard();
   const panels = dashboard.panels.filter((p) => p.type !== 'row');
   t.same(panels.map((p) => p.title), [
@@ -25,6 +25,7 @@ void t.test('the panels: admissions, latency against the timeout, denials and wa
     'Reloads',
     'Certificate expiry',
     'Readiness checks',
+    'Audit violations',
   ]);
   const section = operations.slice(operations.indexOf('### Dashboard'));
   for (const panel of panels) {
