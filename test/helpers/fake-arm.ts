@@ -35,6 +35,8 @@ interface ScriptedFailure {
   status: number;
   headers: Record<string, string>;
   code: string;
+  /** Only an identity listing page takes it; other requests pass it by. */
+  listingsOnly: boolean;
 }
 
 const PROVIDER = '/providers/Microsoft.ManagedIdentity/userAssignedIdentities';
@@ -87,10 +89,14 @@ export class FakeArm {
   }
 
 
-  /** The next `count` ARM requests (not token requests) fail with `status`. */
-  failNext(status: number, options: { count?: number; headers?: Record<string, string>; code?: string } = {}): void {
+  /**
+   * The next `count` ARM requests (not token requests) fail with `status`;
+   * with `listingsOnly`, the next `count` identity listing pages (federated
+   * credential reads, which other work makes meanwhile, are answered).
+   */
+  failNext(status: number, options: { count?: number; headers?: Record<string, string>; code?: string; listingsOnly?: boolean } = {}): void {
     for (let i = 0; i < (options.count ?? 1); i++) {
-      this.failures.push({ status, headers: options.headers ?? {}, code: options.code ?? (status === 429 ? 'TooManyRequests' : 'InternalServerError') });
+      this.failures.push({ status, headers: options.headers ?? {}, code: options.code ?? (status === 429 ? 'TooManyRequests' : 'InternalServerError'), listingsOnly: options.listingsOnly ?? false });
     }
   }
 
@@ -136,11 +142,12 @@ export class FakeArm {
     if (req.headers.authorization !== `Bearer ${this.accessToken}`) {
       return armError(res, 401, 'InvalidAuthenticationToken', 'The access token is invalid.');
     }
-    const failure = this.failures.shift();
+    const isListing = url.pathname.toLowerCase().endsWith(PROVIDER.toLowerCase());
+    const failure = this.failures[0] && (!this.failures[0].listingsOnly || isListing) ? this.failures.shift() : undefined;
     if (failure) return armError(res, failure.status, failure.code, `scripted ${failure.status}`, failure.headers);
     if (!url.searchParams.get('api-version')) return armError(res, 400, 'MissingApiVersionParameter', 'The api-version query parameter is required.');
 
-    if (url.pathname.toLowerCase().endsWith(PROVIDER.toLowerCase())) await this.listingGate;
+    if (isListing) await this.listingGate;
     const segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
     // subscriptions/{sub}[/resourceGroups/{rg}]/providers/Microsoft.ManagedIdentity/userAssignedIdentities[/{name}/federatedIdentityCredentials]
     const lower = url.pathname.toLowerCase();
