@@ -2,9 +2,22 @@
 # The Dockerfile's steps without a Docker engine: build, install production
 # dependencies only into a clean directory, start the server from there with
 # a generated certificate, and check that it is ready and mutates a pod.
+#
+# It runs on the image's Node: the pinned image runtime of
+# scripts/node-runtimes.json, whose major version must be the one the
+# Dockerfile's base images name (node:NN-…, distroless nodejsNN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+PATH="$(node scripts/node-runtime.mjs bin image):$PATH"
+major=$(node -p 'process.versions.node.split(".")[0]')
+for tag in $(grep -oE '(node:|nodejs)[0-9]+' Dockerfile | grep -oE '[0-9]+$' | sort -u); do
+  if [ "$tag" != "$major" ]; then
+    echo "image rehearsal: the pinned image runtime is Node $(node --version), but the Dockerfile's base images are Node $tag" >&2
+    exit 1
+  fi
+done
+echo "image rehearsal on Node $(node --version), the Dockerfile's Node $major"
 work=$(mktemp -d)
 trap '[ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 

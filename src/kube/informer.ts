@@ -113,7 +113,7 @@ export class Informer<T> {
   private async relist(): Promise<void> {
     const next = new Map<string, T>();
     let continueToken: string | undefined;
-    let resourceVersion = '';
+    let resourceVersion: string;
     do {
       const page = await this.options.source.list(continueToken);
       for (const item of page.items) {
