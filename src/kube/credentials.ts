@@ -57,7 +57,7 @@ export function tokenFile(path: string, options: { periodMs?: number; now?: () =
  * Credentials from a kubeconfig `exec` or `auth-provider` plugin (kubelogin,
  * `aws eks get-token`, gke-gcloud-auth-plugin, ...). @kubernetes/client-node
  * runs the plugin and caches its token until it expires; it is loaded only
- * here, for such a user, as it costs about 70 MiB of resident memory.
+ * here, for such a user, as it costs about 80 MiB of resident memory.
  *
  * @param kubeconfigYaml a kubeconfig whose current context is the one in use
  */

@@ -28,7 +28,7 @@ const REQUEST_TIMEOUT_MS = 60_000;
  * KubeApiError carrying the Status object's code, reason and message.
  *
  * Written for this server instead of @kubernetes/client-node, whose
- * KubeConfig alone loads every generated model (about 70 MiB of resident
+ * KubeConfig alone loads every generated model (about 80 MiB of resident
  * memory) for the handful of paths used here.
  */
 export class KubeRestClient {
