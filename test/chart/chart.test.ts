@@ -4,29 +4,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { parseIdentities } from '../../src/azure/file-source.js';
-import { loadConfig } from '../../src/config.js';
 import { parsePolicy } from '../../src/policy/schema.js';
+import { CHART as chart, containerEnv, findObject as find, loadContainerConfig, renderChart, renderChartError, webhookContainer, type K8sObject } from '../helpers/chart.js';
 import { helmBinary } from '../helpers/helm.js';
 
-const chart = new URL('../../charts/wi-admission', import.meta.url).pathname;
 const helm = helmBinary();
-type K8sObject = { kind: string; metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; [key: string]: unknown };
-
-function render(args: string[]): K8sObject[] {
-  const out = execFileSync(helm, ['template', 'wi', chart, '-n', 'wi-system', '--set', 'azureTenantID=72f988bf-86f1-41af-91ab-2d7cd011db47', ...args], { encoding: 'utf8' });
-  return parseAllDocuments(out).map((d) => d.toJS() as K8sObject).filter((o) => o !== null);
-}
-
-function renderError(args: string[]): string {
-  try {
-    execFileSync(helm, ['template', 'wi', chart, '-n', 'wi-system', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (err) {
-    return String((err as { stderr?: string }).stderr ?? err);
-  }
-  return '';
-}
-
-const find = (objects: K8sObject[], kind: string): K8sObject | undefined => objects.find((o) => o.kind === kind);
+const render = (args: string[]): K8sObject[] => renderChart(['--set', 'azureTenantID=72f988bf-86f1-41af-91ab-2d7cd011db47', ...args]);
+const renderError = renderChartError;
 const POLICY = ['--set-json', 'policy={"exemptNamespaces":["kube-system"],"rules":[{"name":"team-must-own-identity","requireTags":{"owner":"{namespace.labels[\'team\']}"}}]}'];
 
 // Each certificate mode with the values it needs; secret mode's CA bundle is any base64 PEM.
@@ -80,12 +64,11 @@ void t.test('the validating webhook exists with a policy and covers every kind',
 
 void t.test('every rendered server argument is a flag the server accepts', async (t) => {
   const objects = render([...POLICY, '--set-json', 'identities.file=[{"clientId":"6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e2","principalId":"a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d","tenantId":"72f988bf-86f1-41af-91ab-2d7cd011db47","id":"/subscriptions/3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id","name":"id"}]', '--set', 'identities.armScopes[0]=/subscriptions/3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9', '--set', 'identities.workloadIdentity.clientId=0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b', '--set', 'server.oidcIssuer=https://oidc.example/']);
-  const deployment = find(objects, 'Deployment') as unknown as { spec: { template: { spec: { containers: { args: string[]; env: { name: string; value?: string }[] }[] } } } };
-  const container = deployment.spec.template.spec.containers[0];
-  const args = container?.args ?? [];
+  const container = webhookContainer(objects);
+  const args = container.args;
   t.equal(args[0], 'serve');
-  const env = Object.fromEntries((container?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
-  const loaded = loadConfig(args.slice(1), env);
+  const env = containerEnv(container, 'wi-system');
+  const loaded = loadContainerConfig(container);
   t.ok(loaded.ok, `loadConfig accepts the chart's arguments: ${loaded.ok ? '' : loaded.error}`);
   t.ok(args.includes('--identities=arm:/subscriptions/3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9'));
   t.match(env, { AZURE_CLIENT_ID: '0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b', AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/self/azure-identity-token', AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.com/' }, 'the webhook\'s own identity comes from the chart, never from itself');

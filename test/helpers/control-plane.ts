@@ -47,8 +47,10 @@ export function controlPlaneBinaries(options: { showProgress?: boolean } = {}): 
 }
 
 export interface ControlPlaneOptions {
-  /** Also run kube-controller-manager (Deployments and ReplicaSets create pods). */
+  /** Also run kube-controller-manager (Deployments and ReplicaSets create pods; ResourceQuotas get their status). */
   controllers?: boolean;
+  /** Admit privileged containers (upstream's proxy-init), as AKS and kubeadm clusters do. */
+  allowPrivileged?: boolean;
 }
 
 /**
@@ -108,6 +110,7 @@ export async function startControlPlane(dir: string, bin: string, options: Contr
     `--token-auth-file=${join(dir, 'tokens.csv')}`,
     '--authorization-mode=RBAC',
     '--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook',
+    ...(options.allowPrivileged ? ['--allow-privileged=true'] : []),
   ]);
   const url = `https://127.0.0.1:${apiPort}`;
   const certFile = join(dir, 'apiserver-certs', 'apiserver.crt');
@@ -141,7 +144,7 @@ export async function startControlPlane(dir: string, bin: string, options: Contr
     mkdirSync(join(dir, 'controller-manager-certs'), { recursive: true });
     run('kube-controller-manager', [
       `--kubeconfig=${kubeconfig(dir, 'admin')}`,
-      '--controllers=deployment-controller,replicaset-controller',
+      '--controllers=deployment-controller,replicaset-controller,resourcequota-controller',
       '--leader-elect=false',
       '--bind-address=127.0.0.1',
       `--secure-port=${controllerPort}`,
