@@ -3,6 +3,9 @@
 # instead `npm run image:rehearse` (run by .ci/run) performs these same steps:
 # build with dev dependencies, install production dependencies only into a
 # clean directory, and start the server from it.
+# The Node major of the three base images is the one CI tests as the image's
+# runtime (scripts/node-runtimes.json, "image"); a test holds them equal, and
+# the rehearsal runs on that pinned Node.
 
 # 1. Build: TypeScript → dist/ with the dev dependencies.
 FROM node:24-bookworm-slim AS build
