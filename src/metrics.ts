@@ -118,6 +118,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'notAfter of the serving certificate in use, Unix seconds',
       registers: [registry],
     }),
+    connectionsRefused: new Counter({
+      name: 'wi_admission_connections_refused_total',
+      help: 'Connections to the admission port closed on arrival because the most allowed were open (server/transport.ts)',
+      registers: [registry],
+    }),
   };
 }
 

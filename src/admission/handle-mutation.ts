@@ -1,7 +1,9 @@
-import { DEFAULT_SERVICE_ACCOUNT, USE_LABEL } from '../identity/constants.js';
-import { mutatePod, type MutationDenyReason, type MutationSettings } from '../identity/mutate-pod.js';
+import { DEFAULT_SERVICE_ACCOUNT, MAX_ECHOED_VALUE_CHARS, USE_LABEL } from '../identity/constants.js';
+import { describePatchTooLarge } from '../identity/limits.js';
+import { denyOverLimit, mutatePod, type MutationDenyReason, type MutationSettings } from '../identity/mutate-pod.js';
 import { checkPod, podDisplayName, podLabels, type Pod } from '../identity/pod.js';
 import { lookupServiceAccount, type ServiceAccountLookup } from '../kube/service-account-lookup.js';
+import { truncate } from '../util/truncate.js';
 import { createPatch, encodePatch } from './patch.js';
 import type { Decision, DecodedReview } from './review.js';
 
@@ -48,12 +50,15 @@ export async function handleMutation(review: DecodedReview, deps: MutationDeps):
   // Only opted-in pods, even if the webhook configuration's selector is widened.
   if (podLabels(pod)[USE_LABEL] !== 'true') return allow('NotOptedIn', context);
 
-  const object = `Pod ${namespace}/${context.pod}`;
+  const object = `Pod ${bounded(namespace)}/${bounded(context.pod)}`;
   if (namespace === '') {
     return deny('InvalidPod', 400, `wi-admission: ${object}: the request has no namespace.`, context);
   }
   const serviceAccountName = pod.spec?.serviceAccountName || DEFAULT_SERVICE_ACCOUNT;
   const withSa = { ...context, serviceAccount: serviceAccountName };
+  // Limits before any lookup: a pod over one costs one pass over its lists, and no read.
+  const overLimit = denyOverLimit(pod);
+  if (overLimit) return deny(overLimit.reason, 400, `wi-admission: ${object}: ${overLimit.message}`, withSa);
   const found = await lookupServiceAccount(deps.serviceAccounts, namespace, serviceAccountName, deps.serviceAccountLookupTimeoutMs);
   if (!found.found) {
     deps.onLookup?.(found.error ? 'error' : 'not_found');
@@ -66,9 +71,11 @@ export async function handleMutation(review: DecodedReview, deps: MutationDeps):
     return deny(result.reason, 400, `wi-admission: ${object}: ${result.message}`, withSa);
   }
   const operations = createPatch(request.object, result.pod);
+  const encoded = operations.length > 0 ? encodePatch(operations) : undefined;
+  if (encoded && !encoded.ok) return deny('LimitExceeded', 400, `wi-admission: ${object}: ${describePatchTooLarge()}`, withSa);
   const decision: Decision = {
     allowed: true,
-    ...(operations.length > 0 ? { patch: encodePatch(operations) } : {}),
+    ...(encoded ? { patch: encoded.patch } : {}),
     warnings: result.warnings,
   };
   return { decision, reason: operations.length > 0 ? 'Mutated' : 'Unchanged', context: withSa };
@@ -104,7 +111,7 @@ function denyMissingServiceAccount(
     return deny(
       'ServiceAccountLookupFailed',
       400,
-      `wi-admission: ${object}: could not read ServiceAccount ${namespace}/${name} (${error}). ` +
+      `wi-admission: ${object}: could not read ServiceAccount ${bounded(namespace)}/${bounded(name)} (${bounded(error)}). ` +
         'The pod was not admitted unmutated; retry, and check that the webhook can reach the API server.',
       context,
     );
@@ -112,7 +119,7 @@ function denyMissingServiceAccount(
   return deny(
     'ServiceAccountNotFound',
     400,
-    `wi-admission: ${object}: serviceaccounts "${name}" not found in namespace "${namespace}". ` +
+    `wi-admission: ${object}: serviceaccounts "${bounded(name)}" not found in namespace "${bounded(namespace)}". ` +
       'Create the ServiceAccount before the pod, or set spec.serviceAccountName to an existing one.',
     context,
   );
@@ -124,7 +131,12 @@ function describeRawPod(object: unknown, namespace: string | undefined): string 
   const name = typeof metadata?.name === 'string' && metadata.name !== '' ? metadata.name
     : typeof metadata?.generateName === 'string' && metadata.generateName !== '' ? `${metadata.generateName}*` : '<unnamed>';
   const ns = namespace || (typeof metadata?.namespace === 'string' ? metadata.namespace : '');
-  return `Pod ${ns}/${name}`;
+  return `Pod ${bounded(ns)}/${bounded(name)}`;
+}
+
+/** A request value in a message, cut to MAX_ECHOED_VALUE_CHARS. */
+function bounded(value: string): string {
+  return truncate(value, MAX_ECHOED_VALUE_CHARS);
 }
 
 function allow(reason: MutationReason, context: MutationOutcome['context']): MutationOutcome {

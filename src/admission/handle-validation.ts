@@ -65,7 +65,7 @@ export async function handleValidation(review: DecodedReview, deps: ValidationDe
     const findings = await validateServiceAccount(policy, deps, namespace, name, object, asObject(request.oldObject));
     return { ...decideFromFindings(findings, 'Approved'), context: { ...context, serviceAccount: name } };
   }
-  const template = kind === 'Pod' ? object : asObject(valueAt(object, TEMPLATE_PATHS[kind] ?? []));
+  const template = kind === 'Pod' ? object : asObject(valueAt(object, Object.hasOwn(TEMPLATE_PATHS, kind) ? (TEMPLATE_PATHS[kind] ?? []) : []));
   const findings = await validatePodTemplate(policy, deps, namespace, `${kind} ${namespaceName}/${name}`, template, kind === 'Pod');
   return { ...decideFromFindings(findings, 'Approved'), context: { ...context, serviceAccount: serviceAccountNameOf(template) } };
 }
@@ -73,7 +73,8 @@ export async function handleValidation(review: DecodedReview, deps: ValidationDe
 /** ServiceAccounts and workloads on CREATE/UPDATE; Pods on CREATE only (their spec is immutable). */
 function isChecked(kind: string, operation: string): boolean {
   if (kind === 'Pod') return operation === 'CREATE';
-  return (kind === 'ServiceAccount' || kind in TEMPLATE_PATHS) && (operation === 'CREATE' || operation === 'UPDATE');
+  // Own keys only: `constructor` or `__proto__` is no workload kind.
+  return (kind === 'ServiceAccount' || Object.hasOwn(TEMPLATE_PATHS, kind)) && (operation === 'CREATE' || operation === 'UPDATE');
 }
 
 /** The name, or `generateName*` for objects named by the API server. */
@@ -146,7 +147,9 @@ function clientSecretContainers(template: JsonObject): string[] {
     if (!Array.isArray(containers)) continue;
     for (const container of containers) {
       const env = asObject(container)?.env;
-      if (Array.isArray(env) && env.some((e) => asObject(e)?.name === 'AZURE_CLIENT_SECRET')) names.push(String(asObject(container)?.name ?? '?'));
+      // The name only if it is a string: String() of a hostile object would throw.
+      const name = asObject(container)?.name;
+      if (Array.isArray(env) && env.some((e) => asObject(e)?.name === 'AZURE_CLIENT_SECRET')) names.push(typeof name === 'string' ? name : '?');
     }
   }
   return names;

@@ -1,6 +1,7 @@
 import type { Operation } from 'rfc6902';
 import { diffAny } from 'rfc6902/diff.js';
 import { Pointer } from 'rfc6902/pointer.js';
+import { MAX_PATCH_BYTES } from '../identity/constants.js';
 
 type Json = unknown;
 type JsonObject = Record<string, unknown>;
@@ -16,7 +17,9 @@ type JsonObject = Record<string, unknown>;
  *   instead of a cascade of field-by-field rewrites of its neighbours;
  * - an element whose own diff would remove fields (a volume or mount replaced
  *   wholesale by name) becomes a single `replace` of that element.
- * The result never contains `remove`, `move` or `copy`.
+ * The result never contains `remove`, `move` or `copy`. The walk is linear:
+ * rfc6902's own array diff (a quadratic edit-distance table, recursive per
+ * element) only ever sees short arrays; a long one is replaced whole.
  */
 export function createPatch(original: Json, mutated: Json): Operation[] {
   const ops: Operation[] = [];
@@ -36,8 +39,16 @@ function diff(input: Json, output: Json, path: string, ops: Operation[]): void {
     diffPlainObjects(input, output, path, ops);
     return;
   }
-  ops.push(...diffAny(input, output, Pointer.fromJSON(path), (i: Json, o: Json, p: Pointer) => createPatchAt(i, o, p.toString())));
+  if (Array.isArray(input) && Array.isArray(output) && input.length <= MAX_EDIT_DISTANCE_ARRAY && output.length <= MAX_EDIT_DISTANCE_ARRAY) {
+    for (const op of diffAny(input, output, Pointer.fromJSON(path), (i: Json, o: Json, p: Pointer) => createPatchAt(i, o, p.toString()))) ops.push(op);
+    return;
+  }
+  // Different types (what rfc6902 would answer too), or a long array.
+  ops.push({ op: 'replace', path, value: output });
 }
+
+/** Longest arrays given to rfc6902's edit-distance diff: its table is length × length. */
+const MAX_EDIT_DISTANCE_ARRAY = 64;
 
 function createPatchAt(input: Json, output: Json, path: string): Operation[] {
   const ops: Operation[] = [];
@@ -78,9 +89,11 @@ function diffPlainObjects(input: JsonObject, output: JsonObject, path: string, o
   let inputKeyCount = 0;
   for (const _ in input) inputKeyCount++;
   if (kept === inputKeyCount) return;
-  // The removals go first, in the input's key order.
-  const removals: Operation[] = Object.keys(input).filter((key) => !Object.hasOwn(output, key)).map((key) => ({ op: 'remove', path: child(path, key) }));
-  ops.splice(start, 0, ...removals);
+  // The removals go first, in the input's key order (no spread: an object
+  // may have more keys than a call has room for arguments).
+  const changes = ops.splice(start);
+  for (const key of Object.keys(input)) if (!Object.hasOwn(output, key)) ops.push({ op: 'remove', path: child(path, key) });
+  for (const op of changes) ops.push(op);
 }
 
 function isPlainObject(value: unknown): value is JsonObject {
@@ -90,15 +103,44 @@ function isPlainObject(value: unknown): value is JsonObject {
 /** UTF-8 of the patch, reused by every admission whose patch fits (nearly all). */
 const scratch = Buffer.allocUnsafe(64 * 1024);
 
+export type EncodedPatch = { readonly ok: true; readonly patch: string } | { readonly ok: false };
+
+/** Up to this many operations (every ordinary pod's patch) are serialised in one call. */
+const SERIALISED_WHOLE_UP_TO = 64;
+
 /**
- * Base64 of the patch's JSON. The JSON goes through `scratch`, not a new
- * Buffer each time: the allocation cost twice the base64 encoding itself.
+ * Base64 of the patch's JSON, or not ok when that JSON would be larger
+ * than `maxBytes`. A long patch is serialised one operation at a time and
+ * counting stops at the limit, so a patch far over it is never built whole;
+ * a short one in one call (its values are the webhook's own: the env, the
+ * mount, the volume, the proxy containers), which is faster. The JSON goes
+ * through `scratch`, not a new Buffer each time: the allocation cost twice
+ * the base64 encoding itself.
  */
-export function encodePatch(operations: readonly Operation[]): string {
-  const json = JSON.stringify(operations);
+export function encodePatch(operations: readonly Operation[], maxBytes = MAX_PATCH_BYTES): EncodedPatch {
+  const json = operations.length <= SERIALISED_WHOLE_UP_TO ? JSON.stringify(operations) : serialiseUpTo(operations, maxBytes);
+  // UTF-16 code units: never more than the UTF-8 bytes, so over in units is over in bytes.
+  if (json === undefined || json.length > maxBytes) return { ok: false };
   // UTF-8 takes at most 3 bytes per UTF-16 code unit.
-  if (json.length * 3 > scratch.length) return Buffer.from(json, 'utf8').toString('base64');
-  return scratch.toString('base64', 0, scratch.write(json, 'utf8'));
+  if (json.length * 3 <= scratch.length) {
+    const length = scratch.write(json, 'utf8');
+    return length > maxBytes ? { ok: false } : { ok: true, patch: scratch.toString('base64', 0, length) };
+  }
+  const bytes = Buffer.from(json, 'utf8');
+  return bytes.length > maxBytes ? { ok: false } : { ok: true, patch: bytes.toString('base64') };
+}
+
+/** The JSON of the operations, or undefined as soon as it is longer than `maxUnits` UTF-16 units. */
+function serialiseUpTo(operations: readonly Operation[], maxUnits: number): string | undefined {
+  const parts: string[] = [];
+  let units = 1;
+  for (const op of operations) {
+    const json = JSON.stringify(op);
+    units += json.length + 1;
+    if (units > maxUnits) return undefined;
+    parts.push(json);
+  }
+  return `[${parts.join(',')}]`;
 }
 
 /**

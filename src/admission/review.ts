@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { MAX_MESSAGE_CHARS } from '../identity/constants.js';
+import { truncateMiddle } from '../util/truncate.js';
 
 /**
  * The AdmissionReview envelope, `admission.k8s.io/v1` and `v1beta1`. Only the
@@ -131,17 +133,31 @@ export interface Decision {
   readonly auditAnnotations?: Readonly<Record<string, string>>;
 }
 
-/** Answers in the request's own API version, echoing its uid. */
+/** What a message keeps of its end when it is cut: the fix and the `[Reason]`. */
+const MESSAGE_TAIL_CHARS = 512;
+
+/**
+ * Answers in the request's own API version, echoing its uid. Messages,
+ * warnings and audit annotations quote the request, so each is cut to
+ * MAX_MESSAGE_CHARS in the middle, keeping its end.
+ */
 export function buildReviewResponse(review: DecodedReview, decision: Decision): AdmissionReviewResponse {
   const response: AdmissionResponse = { uid: review.request.uid, allowed: decision.allowed };
-  if (decision.status) response.status = { ...decision.status, status: 'Failure' };
+  if (decision.status) response.status = { ...decision.status, message: boundMessage(decision.status.message), status: 'Failure' };
   if (decision.patch !== undefined) {
     response.patchType = 'JSONPatch';
     response.patch = decision.patch;
   }
-  if (decision.warnings && decision.warnings.length > 0) response.warnings = [...decision.warnings];
-  if (decision.auditAnnotations && Object.keys(decision.auditAnnotations).length > 0) response.auditAnnotations = { ...decision.auditAnnotations };
+  if (decision.warnings && decision.warnings.length > 0) response.warnings = decision.warnings.map(boundMessage);
+  if (decision.auditAnnotations && Object.keys(decision.auditAnnotations).length > 0) {
+    response.auditAnnotations = {};
+    for (const [key, value] of Object.entries(decision.auditAnnotations)) response.auditAnnotations[key] = boundMessage(value);
+  }
   return { apiVersion: review.apiVersion, kind: 'AdmissionReview', response };
+}
+
+function boundMessage(message: string): string {
+  return truncateMiddle(message, MAX_MESSAGE_CHARS, MESSAGE_TAIL_CHARS);
 }
 
 /**

@@ -34,8 +34,9 @@ const MANIFEST_EXTENSIONS = /\.(ya?ml|json)$/i;
 export function readManifests(paths: readonly string[], options: { cwd: string; readStdin: () => string }): ManifestObject[] {
   const objects: ManifestObject[] = [];
   for (const path of paths) {
+    // One push per object, not a spread: a List may hold more items than a call has room for arguments.
     if (path === '-') {
-      objects.push(...parseManifest(options.readStdin(), '<stdin>'));
+      for (const object of parseManifest(options.readStdin(), '<stdin>')) objects.push(object);
       continue;
     }
     for (const file of expand(path)) {
@@ -45,7 +46,7 @@ export function readManifests(paths: readonly string[], options: { cwd: string; 
       } catch (err) {
         throw new ManifestError(`${file}: cannot read: ${describeFsError(err)}`);
       }
-      objects.push(...parseManifest(text, relative(options.cwd, file) || file));
+      for (const object of parseManifest(text, relative(options.cwd, file) || file)) objects.push(object);
     }
   }
   return objects;

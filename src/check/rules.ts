@@ -106,6 +106,11 @@ export const CHECK_RULES: Readonly<Record<CheckRuleId, CheckRule>> = {
     description: 'The proxy sidecar is requested before the webhook learned the API server version (offline: --kubernetes-version decides).',
     fix: 'Retry; give --kubernetes-version to check offline.',
   },
+  LimitExceeded: {
+    summary: 'The pod is over a limit the webhook sets on hostile input.',
+    description: 'An opted-in pod has more containers, env entries, volumeMounts, volumes or skip-containers names than the webhook accepts, or its patch would exceed 1 MiB; no real pod comes near these limits.',
+    fix: 'Stay within the limit the message names (docs/errors.md lists them all).',
+  },
 };
 
 export const CHECK_RULE_IDS = Object.keys(CHECK_RULES).sort() as CheckRuleId[];

@@ -1,7 +1,8 @@
 import type { Operation } from 'rfc6902';
 import { handleValidation, TEMPLATE_PATHS, type IdentityDirectory } from '../admission/handle-validation.js';
-import { createPatch } from '../admission/patch.js';
+import { createPatch, encodePatch } from '../admission/patch.js';
 import { DEFAULT_SERVICE_ACCOUNT, USE_LABEL } from '../identity/constants.js';
+import { describePatchTooLarge } from '../identity/limits.js';
 import type { NamespaceRecord } from '../identity/managed-identity.js';
 import { mutatePod, type MutationSettings } from '../identity/mutate-pod.js';
 import { checkPod } from '../identity/pod.js';
@@ -76,8 +77,11 @@ export async function runCheck(manifests: readonly ManifestObject[], options: Ch
   const mutations: MutationPreview[] = [];
   let checked = 0;
   for (const manifest of withNamespace) {
-    const kind = String(manifest.object.kind);
-    if (kind !== 'ServiceAccount' && !(kind in POD_PATHS)) continue;
+    // readManifests keeps only objects whose kind is a non-empty string.
+    const kind = manifest.object.kind as string;
+    // Own keys only: `constructor` or `__proto__` is no kind with a pod.
+    const podPath = Object.hasOwn(POD_PATHS, kind) ? POD_PATHS[kind] : undefined;
+    if (kind !== 'ServiceAccount' && !podPath) continue;
     checked++;
     const name = nameOf(manifest.object);
     const where = { file: manifest.file, line: manifest.line, kind, namespace: manifest.namespace, name };
@@ -98,8 +102,8 @@ export async function runCheck(manifests: readonly ManifestObject[], options: Ch
       for (const message of (outcome.decision.status?.message ?? '').split('\n').filter((m) => m !== '')) findings.push({ ...where, severity: 'error', ...split(message) });
     }
     for (const message of outcome.decision.warnings ?? []) findings.push({ ...where, severity: 'warning', ...split(message) });
-    if (options.mutation && kind in POD_PATHS) {
-      const preview = await previewMutation(manifest.object, POD_PATHS[kind] ?? [], manifest.namespace, lookups.serviceAccounts, options.mutation);
+    if (options.mutation && podPath) {
+      const preview = await previewMutation(manifest.object, podPath, manifest.namespace, lookups.serviceAccounts, options.mutation);
       if (preview) mutations.push({ ...where, ...preview });
     }
   }
@@ -131,7 +135,10 @@ async function previewMutation(
   const pod = { ...checked.pod, metadata: { ...checked.pod.metadata, namespace } };
   const result = mutatePod({ pod, namespace, serviceAccount }, settings);
   if (result.outcome === 'denied') return { operations: [], podPath, denied: `${result.message} [${result.reason}]` };
-  return { operations: createPatch(pod, result.pod), podPath };
+  const operations = createPatch(pod, result.pod);
+  // The same answer-size limit as the webhook's.
+  if (!encodePatch(operations).ok) return { operations: [], podPath, denied: `${describePatchTooLarge()} [LimitExceeded]` };
+  return { operations, podPath };
 }
 
 function buildLookups(

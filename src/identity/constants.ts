@@ -77,6 +77,10 @@ export const DEFAULT_TOKEN_EXPIRATION_SECONDS = 3600;
 export const MIN_TOKEN_EXPIRATION_SECONDS = 3600;
 /** Longest token lifetime accepted, inclusive. */
 export const MAX_TOKEN_EXPIRATION_SECONDS = 86400;
+/** Longest namespace name Kubernetes accepts (a DNS label). */
+export const MAX_NAMESPACE_NAME_LENGTH = 63;
+/** Longest ServiceAccount name Kubernetes accepts (a DNS subdomain). */
+export const MAX_SERVICE_ACCOUNT_NAME_LENGTH = 253;
 /** Default ServiceAccount when the pod names none. */
 export const DEFAULT_SERVICE_ACCOUNT = 'default';
 
@@ -94,3 +98,27 @@ export const DEFAULT_PROXY_IMAGE = 'mcr.microsoft.com/oss/azure/workload-identit
 export const DEFAULT_PROXY_INIT_IMAGE = 'mcr.microsoft.com/oss/azure/workload-identity/proxy-init:v1.6.0';
 /** First Kubernetes minor with native sidecars safe across kubelet skew (beta 1.29 + 3). */
 export const NATIVE_SIDECAR_MIN_VERSION = { major: 1, minor: 32 } as const;
+
+// --- Limits on what one request may ask of the webhook -------------------------
+// Mutation runs before the API server validates the pod, so anyone who may
+// create a pod can send any spec up to the API server's 3 MiB request limit.
+// Kubernetes sets no count for these lists; each limit is far above any real
+// pod, and a pod over one is denied with reason LimitExceeded, never admitted
+// unmutated (docs/errors.md).
+
+/** Containers + initContainers + ephemeralContainers of one pod: real pods have tens. */
+export const MAX_POD_CONTAINERS = 250;
+/** `env` entries of one container: real containers set tens, rarely a few hundred. */
+export const MAX_CONTAINER_ENV_ENTRIES = 1000;
+/** `volumeMounts` of one container: at most one per volume in real pods, and volumes are limited below. */
+export const MAX_CONTAINER_VOLUME_MOUNTS = 500;
+/** `volumes` of one pod: real pods mount tens of ConfigMaps, Secrets and claims. */
+export const MAX_POD_VOLUMES = 500;
+/** Names in the skip-containers annotation: more than a pod may have containers can never all match. */
+export const MAX_SKIP_CONTAINER_NAMES = MAX_POD_CONTAINERS;
+/** JSON bytes of the patch: etcd stores objects of at most 1.5 MiB, and ordinary patches are 1–6 KiB. */
+export const MAX_PATCH_BYTES = 1024 * 1024;
+/** Longest request value echoed in a message or log field: Kubernetes names have at most 253 characters. */
+export const MAX_ECHOED_VALUE_CHARS = 256;
+/** Longest denial message or warning: the longest real one (a federated credential hint) is about 3,000. */
+export const MAX_MESSAGE_CHARS = 8192;

@@ -10,6 +10,8 @@ import {
   CA_FILE_PATH,
   CLIENT_ID_ANNOTATION,
   GENERATE_NAME_SUFFIX,
+  MAX_ECHOED_VALUE_CHARS,
+  MAX_SKIP_CONTAINER_NAMES,
   PROXY_SIDECAR_PORT_ANNOTATION,
   SERVICE_ACCOUNT_TOKEN_EXPIRATION_ANNOTATION,
   SKIP_CONTAINERS_ANNOTATION,
@@ -18,11 +20,13 @@ import {
   TOKEN_MOUNT_PATH,
 } from './constants.js';
 import { addEnvironmentVariables, addProjectedVolumeMount, putVolume, type EnvVar } from './containers.js';
+import { findExceededLimit } from './limits.js';
 import { podAnnotations, podNameForHashing, type JsonObject, type Pod } from './pod.js';
 import { injectProxyContainers, resolveProxyPort, shouldInjectProxy, type ProxySettings } from './proxy.js';
 import type { ServiceAccountRecord } from './service-account.js';
 import { resolveTokenExpiration } from './token-expiration.js';
 import { buildTokenVolume, buildVolumeName, type CaSource } from './token-volume.js';
+import { truncate } from '../util/truncate.js';
 
 /** The custom token endpoint (upstream §5), enabled by two flags together. */
 export interface CustomTokenEndpoint {
@@ -56,6 +60,7 @@ export interface MutationInput {
 
 /** Closed set of reasons a pod is refused by the mutation. */
 export type MutationDenyReason =
+  | 'LimitExceeded'
   | 'HostNetworkProxy'
   | 'InvalidProxyPort'
   | 'InvalidTokenExpiration'
@@ -67,9 +72,10 @@ export type MutationResult =
 
 /**
  * Mutates an opted-in pod as the upstream webhook v1.6.0 does, on a copy of
- * the raw JSON. Order decides which error wins (upstream `Handle`):
- * proxy (hostNetwork, then port) → token expiration → env and mounts of init
- * containers, then containers (injected proxy containers included) → volume.
+ * the raw JSON. Order decides which error wins: the limits on hostile input
+ * (ours) first, then as upstream `Handle`: proxy (hostNetwork, then port) →
+ * token expiration → env and mounts of init containers, then containers
+ * (injected proxy containers included) → volume.
  * Messages of denials are the problem alone; the caller prefixes the object.
  */
 export function mutatePod(input: MutationInput, settings: MutationSettings): MutationResult {
@@ -81,6 +87,9 @@ export function mutatePod(input: MutationInput, settings: MutationSettings): Mut
   const spec: JsonObject = { ...input.pod.spec };
   const pod: JsonObject = { ...input.pod, metadata, spec };
   const annotations = podAnnotations(input.pod);
+  const overLimit = denyOverLimit(input.pod);
+  if (overLimit) return overLimit;
+  const skip = parseSkipContainers(annotations);
   // Controller-created pods may arrive without a namespace (upstream sets it too).
   if (metadata.namespace !== input.namespace) metadata.namespace = input.namespace;
 
@@ -91,19 +100,18 @@ export function mutatePod(input: MutationInput, settings: MutationSettings): Mut
 
   const expiration = resolveTokenExpiration(annotations, serviceAccount.annotations);
   if (!expiration.ok) {
-    const on = expiration.source === 'pod' ? 'the Pod' : `ServiceAccount ${serviceAccount.name}`;
+    const on = expiration.source === 'pod' ? 'the Pod' : `ServiceAccount ${truncate(serviceAccount.name, MAX_ECHOED_VALUE_CHARS)}`;
     return {
       outcome: 'denied',
       reason: 'InvalidTokenExpiration',
       message:
-        `annotation ${SERVICE_ACCOUNT_TOKEN_EXPIRATION_ANNOTATION}=${JSON.stringify(expiration.value)} on ${on} ` +
+        `annotation ${SERVICE_ACCOUNT_TOKEN_EXPIRATION_ANNOTATION}=${quoteBounded(expiration.value)} on ${on} ` +
         `is not usable (${expiration.error}). Set it to a whole number of seconds from 3600 to 86400, e.g. "3600".`,
     };
   }
 
   const cte = usesCustomTokenEndpoint(annotations, settings.customTokenEndpoint);
   const desiredEnv = buildDesiredEnv(serviceAccount, settings, cte);
-  const skip = parseSkipContainers(annotations);
   const volumeName = buildVolumeName(podNameForHashing(input.pod, GENERATE_NAME_SUFFIX));
 
   for (const key of ['initContainers', 'containers'] as const) {
@@ -121,6 +129,16 @@ export function mutatePod(input: MutationInput, settings: MutationSettings): Mut
   putVolume(spec, buildTokenVolume(volumeName, audience, expiration.seconds, cte ? cte.caSource : { kind: 'none' }));
 
   return { outcome: 'mutated', pod, warnings: collectWarnings(serviceAccount, spec, skip) };
+}
+
+/**
+ * The denial of a pod over one of the limits on hostile input, if it is:
+ * one pass over its container lists. The handler asks before any lookup;
+ * `mutatePod` asks again first thing, for its other callers.
+ */
+export function denyOverLimit(pod: Pod): Extract<MutationResult, { outcome: 'denied' }> | undefined {
+  const exceeded = findExceededLimit(pod, parseSkipContainers(podAnnotations(pod)).size);
+  return exceeded === undefined ? undefined : { outcome: 'denied', reason: 'LimitExceeded', message: exceeded };
 }
 
 function injectProxy(
@@ -144,7 +162,7 @@ function injectProxy(
       outcome: 'denied',
       reason: 'InvalidProxyPort',
       message:
-        `annotation ${PROXY_SIDECAR_PORT_ANNOTATION}=${JSON.stringify(port.value)} is not usable (${port.error}). ` +
+        `annotation ${PROXY_SIDECAR_PORT_ANNOTATION}=${quoteBounded(port.value)} is not usable (${port.error}). ` +
         'Set it to a port number from 1 to 65535, or remove it to use 8000.',
     };
   }
@@ -196,11 +214,24 @@ export function resolveTenantId(serviceAccount: ServiceAccountRecord, defaultTen
 
 const NO_CONTAINERS: ReadonlySet<string> = new Set();
 
-/** `;`-separated, each entry trimmed, exact case-sensitive names; empty entries match nothing. */
+/**
+ * `;`-separated, each entry trimmed, exact case-sensitive names; empty
+ * entries match nothing. Reading stops one name past
+ * MAX_SKIP_CONTAINER_NAMES, which the pod is denied for anyway: a megabyte
+ * of names is never split into strings.
+ */
 export function parseSkipContainers(annotations: Readonly<Record<string, string>>): ReadonlySet<string> {
   const value = annotations[SKIP_CONTAINERS_ANNOTATION] ?? '';
   if (value === '') return NO_CONTAINERS;
-  return new Set(value.split(';').map((entry) => entry.trim()).filter((entry) => entry !== ''));
+  const names = new Set<string>();
+  for (let start = 0; start <= value.length && names.size <= MAX_SKIP_CONTAINER_NAMES; ) {
+    const separator = value.indexOf(';', start);
+    const end = separator < 0 ? value.length : separator;
+    const name = value.slice(start, end).trim();
+    if (name !== '') names.add(name);
+    start = end + 1;
+  }
+  return names;
 }
 
 function usesCustomTokenEndpoint(
@@ -211,6 +242,9 @@ function usesCustomTokenEndpoint(
   return annotations[cte.annotation]?.toLowerCase() === 'true' ? cte : undefined;
 }
 
+/** Unknown skip-containers names a warning lists; it counts the rest. */
+const MAX_NAMES_IN_WARNING = 10;
+
 /** Admission warnings kubectl shows: mistakes upstream lets pass silently. */
 function collectWarnings(
   serviceAccount: ServiceAccountRecord,
@@ -218,7 +252,7 @@ function collectWarnings(
   skip: ReadonlySet<string>,
 ): string[] {
   const warnings: string[] = [];
-  const sa = `ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}`;
+  const sa = `ServiceAccount ${serviceAccount.namespace}/${truncate(serviceAccount.name, MAX_ECHOED_VALUE_CHARS)}`;
   if ((serviceAccount.annotations[CLIENT_ID_ANNOTATION] ?? '') === '') {
     warnings.push(
       `${sa} has no ${CLIENT_ID_ANNOTATION} annotation, so AZURE_CLIENT_ID was not injected; ` +
@@ -231,19 +265,30 @@ function collectWarnings(
         'set the tenant ID or remove the annotation to use the webhook\'s default tenant.',
     );
   }
-  const unknown = [...skip].filter((name) => !hasContainer(spec, name));
+  if (skip.size === 0) return warnings;
+  // One set of the pod's names, then one lookup per skip name: linear in both.
+  const names = containerNames(spec);
+  const unknown = [...skip].filter((name) => !names.has(name));
   if (unknown.length > 0) {
+    const listed = unknown.slice(0, MAX_NAMES_IN_WARNING).map(quoteBounded).join(', ');
+    const more = unknown.length > MAX_NAMES_IN_WARNING ? ` and ${unknown.length - MAX_NAMES_IN_WARNING} more` : '';
     warnings.push(
-      `${SKIP_CONTAINERS_ANNOTATION} names ${unknown.map((n) => JSON.stringify(n)).join(', ')}, ` +
+      `${SKIP_CONTAINERS_ANNOTATION} names ${listed}${more}, ` +
         'which is not a container of this pod; check the spelling (names are case-sensitive).',
     );
   }
   return warnings;
 }
 
-function hasContainer(spec: JsonObject, name: string): boolean {
+function containerNames(spec: JsonObject): Set<string> {
+  const names = new Set<string>();
   for (const key of ['initContainers', 'containers'] as const) {
-    if (Array.isArray(spec[key]) && (spec[key] as JsonObject[]).some((c) => c.name === name)) return true;
+    if (Array.isArray(spec[key])) for (const c of spec[key] as JsonObject[]) names.add(c.name as string);
   }
-  return false;
+  return names;
+}
+
+/** A request value in a message: JSON-quoted, at most MAX_ECHOED_VALUE_CHARS of it. */
+function quoteBounded(value: string): string {
+  return JSON.stringify(truncate(value, MAX_ECHOED_VALUE_CHARS));
 }

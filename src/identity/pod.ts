@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { truncate } from '../util/truncate.js';
+import { MAX_ECHOED_VALUE_CHARS } from './constants.js';
 
 /**
  * The parts of a Pod the webhook reads or writes, checked for type. The
@@ -51,15 +53,50 @@ export type PodCheck = { ok: true; pod: Pod } | { ok: false; error: string };
  * `isPodShape` answers first without copying anything (zod builds a copy of
  * every container and env entry, a fifth of the admission's time); only
  * when it cannot vouch for the object does zod decide, and zod alone writes
- * the messages.
+ * the messages. zod sees the lists cut after their first bad element
+ * (`cutAtFirstBadElements`): its first issue is the same, and it never
+ * collects one issue per element of a long list (zod 4 spreads a list's
+ * issues into its parent's, which overflows the call stack past about
+ * 100,000).
  */
 export function checkPod(object: unknown): PodCheck {
   if (isPodShape(object)) return { ok: true, pod: object };
-  const parsed = PodSchema.safeParse(object);
+  const parsed = PodSchema.safeParse(cutAtFirstBadElements(object));
   if (parsed.success) return { ok: true, pod: object as Pod };
   const issue = parsed.error.issues[0];
   const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'object';
-  return { ok: false, error: `${where}: ${issue?.message ?? 'invalid'}` };
+  return { ok: false, error: truncate(`${where}: ${issue?.message ?? 'invalid'}`, MAX_ECHOED_VALUE_CHARS) };
+}
+
+/**
+ * A copy of the pod (the parts on the way to its lists only) in which every
+ * list the schema checks ends at its first element `isPodShape` rejects.
+ * Elements before it pass, so zod's first issue is unchanged; and there is
+ * at most one bad element per list. In the bad container, its own lists are
+ * cut the same way.
+ */
+function cutAtFirstBadElements(value: unknown): unknown {
+  if (!isObject(value) || !isObject(value.spec)) return value;
+  const spec: JsonObject = { ...value.spec };
+  for (const key of ['containers', 'initContainers'] as const) {
+    const list = spec[key];
+    if (!Array.isArray(list)) continue;
+    const cut = cutAtFirstBad(list, isContainerShape);
+    const last: unknown = cut[cut.length - 1];
+    if (cut.length > 0 && !isContainerShape(last) && isObject(last)) {
+      cut[cut.length - 1] = { ...last, env: cutAtFirstBad(last.env, isNamed), volumeMounts: cutAtFirstBad(last.volumeMounts, isNamed) };
+    }
+    spec[key] = cut;
+  }
+  spec.volumes = cutAtFirstBad(spec.volumes, isNamed);
+  return { ...value, spec };
+}
+
+/** A list up to and including its first bad element (a copy); any other value as it is. */
+function cutAtFirstBad<T>(value: T[] | T, isGood: (element: unknown) => boolean): T[] | T {
+  if (!Array.isArray(value)) return value;
+  for (let i = 0; i < value.length; i++) if (!isGood(value[i])) return value.slice(0, i + 1) as T[];
+  return value.slice() as T[];
 }
 
 /**

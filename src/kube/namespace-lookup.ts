@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { MAX_NAMESPACE_NAME_LENGTH } from '../identity/constants.js';
 import type { NamespaceRecord } from '../identity/managed-identity.js';
 import { KUBE_PATHS } from './paths.js';
 import { Informer, type InformerHooks, type ListWatchSource } from './informer.js';
@@ -71,8 +72,12 @@ export class NamespaceCache implements NamespaceLookup {
   }
 }
 
-/** Cache first, then one bounded live read; a namespace that cannot be read has no labels. */
+/**
+ * Cache first, then one bounded live read; a namespace that cannot be read
+ * has no labels, nor one whose name is longer than Kubernetes allows (never read).
+ */
 export async function lookupNamespace(lookup: NamespaceLookup, name: string, timeoutMs: number): Promise<NamespaceRecord> {
+  if (name.length > MAX_NAMESPACE_NAME_LENGTH) return { name, labels: {} };
   const cached = lookup.getCached(name);
   if (cached) return cached;
   try {

@@ -1,3 +1,4 @@
+import { MAX_NAMESPACE_NAME_LENGTH, MAX_SERVICE_ACCOUNT_NAME_LENGTH } from '../identity/constants.js';
 import type { ServiceAccountRecord } from '../identity/service-account.js';
 
 /**
@@ -17,13 +18,18 @@ export type LookupResult =
   | { found: true; serviceAccount: ServiceAccountRecord; source: 'cache' | 'live' }
   | { found: false; error?: string };
 
-/** Cache first; on a miss one live read bounded by `timeoutMs`. */
+/**
+ * Cache first; on a miss one live read bounded by `timeoutMs`. A name
+ * longer than Kubernetes allows cannot exist: that needs no read (nor a
+ * request line of megabytes to the API server).
+ */
 export async function lookupServiceAccount(
   lookup: ServiceAccountLookup,
   namespace: string,
   name: string,
   timeoutMs: number,
 ): Promise<LookupResult> {
+  if (namespace.length > MAX_NAMESPACE_NAME_LENGTH || name.length > MAX_SERVICE_ACCOUNT_NAME_LENGTH) return { found: false };
   const cached = lookup.getCached(namespace, name);
   if (cached) return { found: true, serviceAccount: cached, source: 'cache' };
   try {

@@ -1,9 +1,13 @@
 import Fastify, { errorCodes, LogController, type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { Server } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { registerMutateRoute, type MutateRouteDeps } from './routes/mutate.js';
 import { registerValidateRoute, type ValidateRouteDeps } from './routes/validate.js';
+import { parseAdmissionJson, type JsonBody } from './json-body.js';
+import { hasLargeBody, LARGE_REQUESTS, OneTurnEach, Slots } from './large-requests.js';
+import { guardConnections, listenerTimeouts, TLS_CIPHERS, TRANSPORT_LIMITS } from './transport.js';
 
 /** The API server sends at most a few hundred KiB; 3 MiB is Kubernetes' own request limit. */
 export const BODY_LIMIT_BYTES = 3 * 1024 * 1024;
@@ -34,19 +38,31 @@ export function buildAdmissionApp(deps: AdmissionAppDeps, options: AdmissionAppO
     // Longer than the API server's idle-connection timeout (90 s), so the
     // server never closes a connection the client is about to reuse.
     keepAliveTimeout: 120_000,
-    requestTimeout: 30_000,
+    requestTimeout: TRANSPORT_LIMITS.requestTimeoutMs,
     // On close, idle keep-alive connections go at once; in-flight requests finish.
     forceCloseConnections: 'idle',
     return503OnClosing: false,
   };
-  if (options.https) serverOptions.https = options.https;
+  // Timeouts and ciphers of the listener (server/transport.ts); the caller's TLS settings win.
+  if (options.https) serverOptions.https = { ...listenerTimeouts(), ciphers: TLS_CIPHERS, ...options.https };
   const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;
+  if (options.https) guardConnections(app.server as unknown as Server, () => deps.metrics.connectionsRefused.inc());
 
   // AdmissionReviews are JSON; fastify's default text/plain parser would let a
   // string body through to the decoder with a less helpful message.
   app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
+  // At most a few large bodies are read at once (server/large-requests.ts);
+  // the slot is given back when the answer is sent or the connection drops.
+  const largeSlots = new Slots(LARGE_REQUESTS.maxInFlight);
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!hasLargeBody(request.headers)) {
+      done();
+      return;
+    }
+    reply.raw.once('close', largeSlots.take(() => done()));
+  });
   // While draining, ask clients to reconnect (to another replica) after this answer.
   // A callback hook, not an async one: no promise per answer.
   app.addHook('onSend', (_request, reply, payload, done) => {
@@ -77,21 +93,32 @@ export function buildAdmissionApp(deps: AdmissionAppDeps, options: AdmissionAppO
  * touches a prototype: such a key becomes an ordinary own property, inert
  * data here, because nothing merges request objects by assignment (the
  * mutation copies with spread, zod skips `__proto__`, and the patch holds
- * only values the webhook builds). test/hostile checks both.
+ * only values the webhook builds). test/hostile checks both. A large body
+ * is first measured (server/json-body.ts): one over the JSON limits is read
+ * without its objects, and the route denies it.
  */
 function parseJsonBody(_request: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void): void {
   if (body.length === 0) {
     done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY());
     return;
   }
-  let parsed: unknown;
+  // A large body is parsed (and then handled) in a turn of the event loop of its own.
+  if (body.length > LARGE_REQUESTS.minBytes) largeParses.run(() => parseInto(body, done));
+  else parseInto(body, done);
+}
+
+const largeParses = new OneTurnEach();
+
+function parseInto(body: string, done: (err: Error | null, body?: unknown) => void): void {
+  let parsed: JsonBody;
   try {
-    parsed = JSON.parse(body);
+    parsed = parseAdmissionJson(body);
   } catch {
     done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY());
     return;
   }
-  done(null, parsed);
+  if (!parsed.ok) done(Object.assign(new Error(parsed.error), { statusCode: 400, code: 'WIA_ERR_REVIEW_INVALID' }));
+  else done(null, parsed.value);
 }
 
 function describeBodyError(error: FastifyError): string {
@@ -102,6 +129,8 @@ function describeBodyError(error: FastifyError): string {
       return 'Content-Type must be application/json (an AdmissionReview)';
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return 'request body is empty; expected an AdmissionReview';
+    case 'WIA_ERR_REVIEW_INVALID':
+      return error.message;
     default:
       return error.statusCode && error.statusCode < 500 ? `body is not valid JSON: ${error.message}` : 'internal error';
   }

@@ -18,6 +18,7 @@ import { createMetrics, type Metrics } from '../metrics.js';
 import { buildAdmissionApp } from './app.js';
 import { buildProbesApp, type ReadinessChecks } from './probes.js';
 import { KeyPairWatcher } from './tls.js';
+import { tlsSettings } from './transport.js';
 import { SelfManagedCertificates } from '../certs/self-managed.js';
 import { createCertificateStore } from '../kube/certificate-store.js';
 import { PolicyFile } from '../policy/policy-file.js';
@@ -88,7 +89,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     log: log.child({ component: 'tls' }),
     onKeyPair: (pair) => {
       metrics.certificateExpiry.set(pair.notAfter.getTime() / 1000);
-      listener.server?.setSecureContext({ cert: pair.cert, key: pair.key, minVersion });
+      listener.server?.setSecureContext({ cert: pair.cert, key: pair.key, ...tlsSettings(minVersion) });
     },
     onResult: (result) => metrics.certificateReloads.inc({ result }),
   });

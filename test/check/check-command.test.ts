@@ -142,6 +142,24 @@ void t.test('--show-mutation prints what the mutating webhook would add', async 
   t.match(nothing.stderr, /no --policy: nothing is validated/);
 });
 
+void t.test('--show-mutation applies the webhook\'s limits, and a kind named like a prototype member is no kind it checks', async (t) => {
+  const containers = Array.from({ length: 300 }, (_, i) => ({ name: `c${i}`, image: 'app:1' }));
+  const manifests = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'checkout-prod' } },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'api', namespace: 'checkout-prod', annotations: { 'azure.workload.identity/client-id': '6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e2' } } },
+    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'big', namespace: 'checkout-prod', labels: { 'azure.workload.identity/use': 'true' } }, spec: { serviceAccountName: 'api', containers } },
+    ...['constructor', '__proto__', 'toString'].map((kind) => ({ apiVersion: 'v1', kind, metadata: { name: 'odd', namespace: 'checkout-prod' }, spec: { template: {} } })),
+  ];
+  const result = await check(['-f', '-', '--show-mutation'], manifests.map((m) => JSON.stringify(m)).join('\n---\n'));
+  t.equal(result.code, 1, 'a refused pod is an error');
+  t.equal(
+    result.stdout,
+    '<stdin>:5: Pod checkout-prod/big: the mutating webhook would refuse the pod\n' +
+      '  the pod has 300 containers, initContainers and ephemeralContainers together; the webhook accepts at most 250 per pod. Split the work over several pods. [LimitExceeded]\n' +
+      '\n2 objects checked: 1 error, 0 warnings\n',
+  );
+});
+
 void t.test('bad usage and unreadable input exit 2 with one line naming the file and line', async (t) => {
   const cases: [string[], RegExp][] = [
     [[], /^no input: give -f PATH \(a file, a directory, or - for stdin\); see "wi-admission check --help"$/],

@@ -65,3 +65,40 @@ void t.test('the message names the first bad field', async (t) => {
   });
   t.same(checkPod(undefined), { ok: false, error: 'object: Invalid input: expected object, received undefined' });
 });
+
+void t.test('the message is zod\'s first issue on the whole pod, though zod sees the lists cut at their first bad element', async (t) => {
+  fc.assert(
+    fc.property(viaJson, (value) => {
+      const checked = checkPod(value);
+      if (checked.ok) return;
+      const parsed = PodSchema.safeParse(value);
+      const issue = parsed.error?.issues[0];
+      const expected = `${issue && issue.path.length > 0 ? issue.path.join('.') : 'object'}: ${issue?.message ?? 'invalid'}`;
+      if (checked.error !== expected.slice(0, 256) && !checked.error.startsWith(expected.slice(0, 256))) throw new Error(`${checked.error} ≠ ${expected}`);
+    }),
+    { numRuns: 5_000 },
+  );
+  t.pass('5,000 values');
+});
+
+void t.test('150,000 bad entries in one list: one issue, no stack overflow', async (t) => {
+  const env = Array.from({ length: 150_000 }, (_, i) => ({ name: i }));
+  t.same(checkPod({ spec: { containers: [{ name: 'a' }, { name: 'b', env, volumeMounts: [{ name: 1 }] }] } }), {
+    ok: false,
+    error: 'spec.containers.1.env.0.name: Invalid input: expected string, received number',
+  });
+  t.same(checkPod({ spec: { initContainers: Array.from({ length: 200_000 }, () => ({ name: 'x', env: [{ name: 1 }] })) } }), {
+    ok: false,
+    error: 'spec.initContainers.0.env.0.name: Invalid input: expected string, received number',
+  });
+  t.same(checkPod({ spec: { volumes: [{ name: 'ok' }, ...Array.from({ length: 200_000 }, () => 7)] } }), {
+    ok: false,
+    error: 'spec.volumes.1: Invalid input: expected object, received number',
+  });
+});
+
+void t.test('a message naming a huge key is cut to 256 characters with a marker', async (t) => {
+  const checked = checkPod({ metadata: { labels: { ['k'.repeat(1_000_000)]: 1 } } });
+  t.equal(checked.ok, false);
+  if (!checked.ok) t.match(checked.error, /^metadata\.labels\.k{240}…\[\+999\d{3} chars\]$/);
+});
