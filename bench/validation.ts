@@ -7,49 +7,19 @@
  * bench/results/validation.node<major>.json.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDevCertificates } from '../src/certs/issue.js';
 import { FakeKubeApi } from '../test/helpers/fake-kube-api.js';
 import { machine, writeResult } from './results.js';
+import { guid, IDENTITIES, NAMESPACES, percentile, populate, postValidate as post, SERVICE_ACCOUNTS, TENANT, waitForPorts, writeInputs } from './population.js';
 
-const IDENTITIES = Number(process.env.BENCH_IDENTITIES ?? 10_000);
-const SERVICE_ACCOUNTS = Number(process.env.BENCH_SERVICE_ACCOUNTS ?? 50_000);
-const NAMESPACES = Number(process.env.BENCH_NAMESPACES ?? 5_000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 
 const root = new URL('..', import.meta.url).pathname;
-const guid = (kind: number, i: number): string => `${kind.toString(16).padStart(8, '0')}-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
-
-function writeInputs(dir: string): void {
-  const identities = Array.from({ length: IDENTITIES }, (_, i) => ({
-    clientId: guid(1, i),
-    principalId: guid(2, i),
-    tenantId: TENANT,
-    name: `id-${i}`,
-    id: `/subscriptions/${guid(3, 0)}/resourceGroups/rg-${i % 50}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-${i}`,
-    resourceGroup: `rg-${i % 50}`,
-    tags: { owner: `team-${i % 100}`, 'kubernetes.namespaces': `ns-${i % NAMESPACES}` },
-    federatedCredentials: [{ name: 'fc', issuer: 'https://oidc.example/', subject: `system:serviceaccount:ns-${i % NAMESPACES}:sa-${i}`, audiences: ['api://AzureADTokenExchange'] }],
-  }));
-  writeFileSync(join(dir, 'identities.json'), JSON.stringify(identities));
-  writeFileSync(
-    join(dir, 'policy.yaml'),
-    [
-      'apiVersion: wi-admission.io/v1',
-      'kind: IdentityPolicy',
-      'spec:',
-      '  rules:',
-      '    - name: team-must-own-identity',
-      "      requireTags: { owner: \"{namespace.labels['owner']}\" }",
-      '      action: deny',
-    ].join('\n'),
-  );
-}
 
 /** Three request shapes: an approved ServiceAccount, a denied one, a Deployment template. */
 function bodies(): string[] {
@@ -68,25 +38,10 @@ function bodies(): string[] {
   ];
 }
 
-function post(port: number, body: string, ca: string, agent: Agent): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/validate', method: 'POST', ca, agent, servername: 'localhost', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 async function metric(port: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return Number(line?.split(' ')[1] ?? NaN);
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
 async function main(): Promise<void> {
@@ -96,10 +51,7 @@ async function main(): Promise<void> {
   // real informers (paged lists), as in a cluster.
   const api = new FakeKubeApi();
   await api.start();
-  for (let n = 0; n < NAMESPACES; n++) api.putNamespace(`ns-${n}`, { owner: `team-${n % 100}` });
-  for (let k = 0; k < SERVICE_ACCOUNTS; k++) {
-    api.putServiceAccount(`ns-${k % NAMESPACES}`, `sa-${k}`, { 'azure.workload.identity/client-id': guid(1, k % IDENTITIES) }, { silent: true });
-  }
+  populate(api);
   await writeDevCertificates(join(dir, 'certs'), { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   const ca = readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8');
   const started = performance.now();
@@ -166,19 +118,6 @@ async function main(): Promise<void> {
     },
   };
   writeResult('validation', result);
-}
-
-/** Reads the bound ports from the server's `listening` log line. */
-async function waitForPorts(output: () => string): Promise<{ webhook: number; health: number; metrics: number }> {
-  for (let i = 0; i < 1200; i++) {
-    const line = output().split('\n').find((l) => l.includes('"msg":"listening"'));
-    if (line) {
-      const parsed = JSON.parse(line) as { webhookPort: number; healthPort: number; metricsPort: number };
-      return { webhook: parsed.webhookPort, health: parsed.healthPort, metrics: parsed.metricsPort };
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`server did not start:\n${output()}`);
 }
 
 await main();

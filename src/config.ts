@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { describeParseArgsError } from './util/parse-flags.js';
 import { parse as parseYaml } from 'yaml';
@@ -38,10 +39,13 @@ export const SERVE_FLAGS = {
   'sa-lookup-timeout': { default: '2s', help: 'time allowed for the live ServiceAccount GET on a cache miss' },
   'shutdown-delay': { default: '5s', help: 'on SIGTERM, time between readiness going false and closing the listener' },
   'cert-mode': { default: 'files', help: 'files: read --webhook-cert-dir; self: create and renew the CA and certificate in a Secret, write them to --webhook-cert-dir and the CA bundle into the webhook configurations' },
-  'cert-secret': { default: 'wi-admission-tls', help: 'with --cert-mode self: the Secret in POD_NAMESPACE that holds ca.crt, tls.crt and tls.key' },
-  'cert-hosts': { default: '', help: 'with --cert-mode self: DNS names and IPs of the serving certificate (comma-separated); default wi-admission.<POD_NAMESPACE>.svc' },
+  'cert-secret': { default: 'wi-admission-tls', help: 'with --cert-mode self: the Secret that holds the CAs and the serving certificate, in POD_NAMESPACE (else the kubeconfig context\'s or the pod\'s namespace)' },
+  'cert-hosts': { default: '', help: 'with --cert-mode self: DNS names and IPs of the serving certificate (comma-separated); default wi-admission.<namespace>.svc' },
+  'cert-validity': { default: '8760h', help: 'with --cert-mode self: lifetime of a serving certificate; renewed when a third is left (shorten only to watch renewal happen)' },
+  'cert-ca-validity': { default: '87600h', help: 'with --cert-mode self: lifetime of a CA, at least 3 times --cert-validity; replaced, overlapping with the old one, when a third is left' },
   'webhook-configuration': { default: 'wi-admission', help: 'with --cert-mode self: name of the Mutating and ValidatingWebhookConfiguration that get the CA bundle' },
   'disable-cert-rotation': { default: 'false', help: 'accepted for upstream compatibility; self-managed certificates are --cert-mode self' },
+  'audit-lease': { default: 'wi-admission', help: 'with --policy: the coordination.k8s.io Lease in POD_NAMESPACE that elects the one replica writing PolicyReports and Events' },
 } as const;
 
 export type ServeFlag = keyof typeof SERVE_FLAGS;
@@ -134,8 +138,11 @@ const RawConfigSchema = z.object({
   certMode: z.enum(['files', 'self'], { error: 'must be files or self' }),
   certSecret: z.string().min(1),
   certHosts: z.string(),
+  certValidity: Duration.refine((ms) => ms >= 10_000, 'must be at least 10s'),
+  certCaValidity: Duration,
   webhookConfiguration: z.string().min(1),
   disableCertRotation: BooleanFlag,
+  auditLease: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Kubernetes object name such as wi-admission'),
   env: z.object({
     AZURE_TENANT_ID: z.string().optional(),
     AZURE_ENVIRONMENT: z.string().optional(),
@@ -182,7 +189,10 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly saLookupTimeoutMs: number;
   readonly shutdownDelayMs: number;
-  readonly podNamespace: string;
+  /** POD_NAMESPACE, when set; else the kubeconfig context's or the pod's namespace is used (see serve). */
+  readonly podNamespace: string | undefined;
+  /** This replica among several (the pod name from HOSTNAME in a cluster), for the certificate rotation's record of who serves what. */
+  readonly replicaId: string;
   readonly audience: string;
   readonly authorityHost: string;
   readonly defaultTenantId: string;
@@ -190,7 +200,16 @@ export interface Config {
   readonly proxyInitImage: string;
   readonly customTokenEndpoint: CustomTokenEndpoint | undefined;
   /** Self-managed certificates (`--cert-mode self`), or undefined to read the cert dir as it is. */
-  readonly selfManagedCertificates: { readonly secretName: string; readonly hosts: readonly string[]; readonly webhookConfiguration: string } | undefined;
+  readonly selfManagedCertificates:
+    | {
+        readonly secretName: string;
+        /** Empty: the default `wi-admission.<namespace>.svc`, known once the namespace is. */
+        readonly hosts: readonly string[];
+        readonly webhookConfiguration: string;
+        readonly leafValidityMs: number;
+        readonly caValidityMs: number;
+      }
+    | undefined;
   /** `--policy`; empty when validation is not configured. */
   readonly policyPath: string;
   /** `--identities` values, validated: `file:PATH` or `arm:/subscriptions/…`. */
@@ -199,6 +218,8 @@ export interface Config {
   readonly identityMaxStalenessMs: number;
   readonly oidcIssuer: string | undefined;
   readonly armEndpoint: string;
+  /** `--audit-lease`: the Lease (in `podNamespace`) of the replica that writes audit reports. */
+  readonly auditLease: string;
 }
 
 /** `usage`: the flags themselves are wrong (an unknown flag, a missing value): exit 2, as for any command. */
@@ -233,12 +254,17 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     return { ok: false, error: parsed.error.issues.map((i) => `${describePath(i.path)}: ${i.message}`).join('\n') };
   }
   const kubeEnvironment = { KUBECONFIG: env.KUBECONFIG, KUBERNETES_SERVICE_HOST: env.KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT: env.KUBERNETES_SERVICE_PORT, HOME: env.HOME };
-  return finishConfig(parsed.data, kubeEnvironment, (path) => readFileSync(path, 'utf8'));
+  // A pod's HOSTNAME is its name; elsewhere the host name and process id keep two local replicas apart.
+  const replicaId = env.HOSTNAME || `${hostname()}-${process.pid}`;
+  return finishConfig(parsed.data, kubeEnvironment, replicaId, (path) => readFileSync(path, 'utf8'));
 }
 
-function finishConfig(raw: RawConfig, kubeEnvironment: KubeEnvironment, readFile: (path: string) => string): ConfigLoad {
+function finishConfig(raw: RawConfig, kubeEnvironment: KubeEnvironment, replicaId: string, readFile: (path: string) => string): ConfigLoad {
   const e = raw.env;
   const errors: string[] = [];
+  if (raw.certCaValidity < 3 * raw.certValidity) {
+    errors.push('--cert-ca-validity (WI_ADMISSION_CERT_CA_VALIDITY): must be at least 3 times --cert-validity (WI_ADMISSION_CERT_VALIDITY), so a CA outlives the serving certificates it signs and its replacement overlaps them');
+  }
   const tenant = e.AZURE_TENANT_ID ?? '';
   if (tenant === '') errors.push('AZURE_TENANT_ID: required (the tenant injected when a ServiceAccount has no tenant-id annotation)');
   const cloud = resolveAuthorityHost(e.AZURE_ENVIRONMENT ?? '', () => {
@@ -263,7 +289,8 @@ function finishConfig(raw: RawConfig, kubeEnvironment: KubeEnvironment, readFile
       logLevel: raw.logLevel,
       saLookupTimeoutMs: raw.saLookupTimeout,
       shutdownDelayMs: raw.shutdownDelay,
-      podNamespace: e.POD_NAMESPACE ?? 'azure-workload-identity-system',
+      podNamespace: e.POD_NAMESPACE || undefined,
+      replicaId,
       audience: raw.audience !== '' ? raw.audience : DEFAULT_AUDIENCE,
       authorityHost: cloud.ok ? cloud.authorityHost : '',
       defaultTenantId: tenant,
@@ -274,8 +301,10 @@ function finishConfig(raw: RawConfig, kubeEnvironment: KubeEnvironment, readFile
         raw.certMode === 'self'
           ? {
               secretName: raw.certSecret,
-              hosts: raw.certHosts !== '' ? raw.certHosts.split(',').map((h) => h.trim()).filter((h) => h !== '') : [`wi-admission.${e.POD_NAMESPACE ?? 'azure-workload-identity-system'}.svc`],
+              hosts: raw.certHosts.split(',').map((h) => h.trim()).filter((h) => h !== ''),
               webhookConfiguration: raw.webhookConfiguration,
+              leafValidityMs: raw.certValidity,
+              caValidityMs: raw.certCaValidity,
             }
           : undefined,
       policyPath: raw.policy,
@@ -284,6 +313,7 @@ function finishConfig(raw: RawConfig, kubeEnvironment: KubeEnvironment, readFile
       identityMaxStalenessMs: raw.identityMaxStaleness,
       oidcIssuer: raw.oidcIssuer !== '' ? raw.oidcIssuer : undefined,
       armEndpoint: (raw.armEndpoint || ARM_ENDPOINTS[(e.AZURE_ENVIRONMENT ?? '').toUpperCase()] || 'https://management.azure.com').replace(/\/+$/, ''),
+      auditLease: raw.auditLease,
     } satisfies Config),
   };
 }

@@ -58,7 +58,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     informerRestarts: new Counter({
       name: 'wi_admission_informer_restarts_total',
-      help: 'Watch restarts of the ServiceAccount informer, by cause',
+      help: 'Watch restarts of the ServiceAccount and Namespace informers, by cause (expired, error, error_event, stalled, closed)',
       labelNames: ['cause'] as const,
       registers: [registry],
     }),
@@ -113,9 +113,22 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    ...createValidationMetrics(registry),
     certificateExpiry: new Gauge({
       name: 'wi_admission_certificate_expiry_timestamp_seconds',
       help: 'notAfter of the serving certificate in use, Unix seconds',
+      registers: [registry],
+    }),
+    kubeRequestRetries: new Counter({
+      name: 'wi_admission_kube_request_retries_total',
+      help: 'API server requests sent again, by reason (throttled: 429 with Retry-After, server_error: 5xx with Retry-After, connection_reset, unauthorized: after re-reading the credentials)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    certificateRotationSteps: new Counter({
+      name: 'wi_admission_certificate_rotation_steps_total',
+      help: 'Changes this replica made to the self-managed certificate Secret, by step (create, renew_leaf, stage_ca, switch_ca, drop_old_ca)',
+      labelNames: ['step'] as const,
       registers: [registry],
     }),
     connectionsRefused: new Counter({
@@ -123,7 +136,97 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'Connections to the admission port closed on arrival because the most allowed were open (server/transport.ts)',
       registers: [registry],
     }),
+    ...createStateMetrics(registry),
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The namespace lookups and the drift audit (their own function, appended to `createMetrics`). */
+function createValidationMetrics(registry: Registry) {
+  return {
+    namespaceUnavailable: new Counter({
+      name: 'wi_admission_namespace_unavailable_total',
+      help: 'Validations that needed a Namespace the server could not read (not cached, live GET failed or timed out)',
+      registers: [registry],
+    }),
+    auditViolations: new Gauge({
+      name: 'wi_admission_audit_violations',
+      help: 'ServiceAccount bindings in the cache with a finding of each reason code (drift audit: judged as admission would judge them now)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    auditBindings: new Gauge({
+      name: 'wi_admission_audit_bindings',
+      help: 'ServiceAccount bindings (a client ID, not in an exempt namespace) the drift audit evaluates',
+      registers: [registry],
+    }),
+    auditRuns: new Counter({
+      name: 'wi_admission_audit_runs_total',
+      help: 'Drift audit runs by trigger (sync, policy, inventory: full; serviceaccount, namespace: incremental)',
+      labelNames: ['trigger'] as const,
+      registers: [registry],
+    }),
+    auditDuration: new Histogram({
+      name: 'wi_admission_audit_duration_seconds',
+      help: 'Wall time of drift audit runs (full ones yield to admissions every millisecond)',
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    auditLeader: new Gauge({
+      name: 'wi_admission_audit_leader',
+      help: '1 while this replica holds the Lease and writes PolicyReports and Events',
+      registers: [registry],
+    }),
+    auditReportWrites: new Counter({
+      name: 'wi_admission_audit_report_writes_total',
+      help: 'PolicyReport writes by operation (create, update, delete) and result (success, conflict, error)',
+      labelNames: ['operation', 'result'] as const,
+      registers: [registry],
+    }),
+    auditEvents: new Counter({
+      name: 'wi_admission_audit_events_total',
+      help: 'Events for bindings that turned to fail, by result (written, rate_limited, error)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+/**
+ * States the alerts need as gauges (docs/operations.md, "Alerts"): readiness
+ * per check, a rejected policy edit still on disk, and the inventory's
+ * maximum staleness. Their own function, appended to `createMetrics`.
+ */
+function createStateMetrics(registry: Registry) {
+  /** Set by the server: /readyz's checks, read at scrape time like the inventory's age. */
+  const readinessSource: { checks?: () => object } = {};
+  /** Set by the policy file: the error of a rejected edit while it is still on disk. */
+  const policyFileSource: { pendingError?: () => string | undefined } = {};
+  return {
+    readinessSource,
+    readinessChecks: new Gauge({
+      name: 'wi_admission_readiness_check',
+      help: '1 when the /readyz check named by `check` holds, 0 when not (/readyz answers 200 when all are 1)',
+      labelNames: ['check'] as const,
+      registers: [registry],
+      collect() {
+        for (const [check, ok] of Object.entries(readinessSource.checks?.() ?? {})) this.set({ check }, ok === true ? 1 : 0);
+      },
+    }),
+    policyFileSource,
+    policyLastReloadSuccessful: new Gauge({
+      name: 'wi_admission_policy_last_reload_successful',
+      help: '0 while a rejected edit of the policy file is on disk (the last good policy is still in force), else 1',
+      registers: [registry],
+      collect() {
+        this.set(policyFileSource.pendingError?.() === undefined ? 1 : 0);
+      },
+    }),
+    inventoryMaxStaleness: new Gauge({
+      name: 'wi_admission_inventory_max_staleness_seconds',
+      help: '--identity-max-staleness: how old the inventory may get while its source fails before lookups answer unavailable',
+      registers: [registry],
+    }),
+  };
+}

@@ -18,7 +18,7 @@ void t.test('defaults match upstream and DESIGN §6', async (t) => {
     authorityHost: 'https://login.microsoftonline.com/',
     defaultTenantId: 'tenant-a',
     logLevel: 'info',
-    podNamespace: 'azure-workload-identity-system',
+    podNamespace: undefined,
     proxyImage: 'mcr.microsoft.com/oss/azure/workload-identity/proxy:v1.6.0',
     proxyInitImage: 'mcr.microsoft.com/oss/azure/workload-identity/proxy-init:v1.6.0',
     kubernetesVersion: undefined,
@@ -67,6 +67,8 @@ void t.test('errors name the flag and its env var', async (t) => {
     [['--log-level', 'verbose'], ENV, /--log-level \(WI_ADMISSION_LOG_LEVEL\): must be one of/],
     [['--metrics-backend', 'otel'], ENV, /--metrics-backend.*only prometheus/],
     [['--sa-lookup-timeout', 'soon'], ENV, /not a duration/],
+    [['--cert-validity', '5s'], ENV, /--cert-validity \(WI_ADMISSION_CERT_VALIDITY\): must be at least 10s/],
+    [['--cert-validity', '1h', '--cert-ca-validity', '2h'], ENV, /--cert-ca-validity \(WI_ADMISSION_CERT_CA_VALIDITY\): must be at least 3 times --cert-validity/],
     [['--no-such-flag'], ENV, /^unknown flag --no-such-flag; see "wi-admission serve --help"$/],
     [[], { ...ENV, AZURE_ENVIRONMENT: 'AzureMarsCloud' }, /There is no cloud environment matching the name "AZUREMARSCLOUD"/],
     [['--custom-token-endpoint-audience', 'api://AKSIdentityBinding'], ENV, /annotation suffix cannot be empty when audience is set/],
@@ -114,4 +116,18 @@ void t.test('Azure Stack reads the environment file; --objects implies a version
   if (!loaded.ok) throw new Error(loaded.error);
   t.equal(loaded.config.authorityHost, 'https://adfs.stack/adfs/');
   t.equal(loaded.config.kubernetesVersion, 'v1.32.0');
+});
+
+void t.test('--cert-mode self: the Secret, the hosts (empty means the namespace default, decided at start), and the lifetimes', async (t) => {
+  const defaults = loadConfig(['--cert-mode', 'self'], { ...ENV, HOSTNAME: 'wi-admission-7d9f-abcde' });
+  if (!defaults.ok) throw new Error(defaults.error);
+  t.same(defaults.config.selfManagedCertificates, { secretName: 'wi-admission-tls', hosts: [], webhookConfiguration: 'wi-admission', leafValidityMs: 365 * 86_400_000, caValidityMs: 3650 * 86_400_000 });
+  t.equal(defaults.config.replicaId, 'wi-admission-7d9f-abcde', 'the pod name');
+  t.equal(defaults.config.podNamespace, undefined, 'no POD_NAMESPACE: decided from the kubeconfig or the pod at start');
+
+  const short = loadConfig(['--cert-mode', 'self', '--cert-hosts', 'a.svc, 127.0.0.1', '--cert-validity', '20s'], { ...ENV, WI_ADMISSION_CERT_CA_VALIDITY: '1m', POD_NAMESPACE: 'wi' });
+  if (!short.ok) throw new Error(short.error);
+  t.match(short.config.selfManagedCertificates, { hosts: ['a.svc', '127.0.0.1'], leafValidityMs: 20_000, caValidityMs: 60_000 });
+  t.equal(short.config.podNamespace, 'wi');
+  t.match(short.config.replicaId, /-\d+$/, 'without HOSTNAME: host name and process id');
 });

@@ -1,15 +1,18 @@
-import { DEFAULT_SERVICE_ACCOUNT, USE_LABEL } from '../identity/constants.js';
-import type { NamespaceRecord } from '../identity/managed-identity.js';
+import { DEFAULT_SERVICE_ACCOUNT } from '../identity/constants.js';
+import type { NamespaceFacts } from '../identity/managed-identity.js';
 import { pickIdentityAnnotations } from '../identity/service-account.js';
 import { lookupNamespace, type NamespaceLookup } from '../kube/namespace-lookup.js';
 import { lookupServiceAccount, type ServiceAccountLookup } from '../kube/service-account-lookup.js';
 import { checkClientIdChange, checkPodTemplate, type Finding, type Subject } from '../policy/evaluate.js';
 import { checkBindingWithCredentials, isExemptNamespace, lookupBindingIdentity, type IdentityDirectory } from './binding-check.js';
+import { applyTreatment, classifyRequest, type BindingTreatment } from './enforcement.js';
+import { asObject, podTemplateOf, serviceAccountNameOf, stringAt, templatePathOf, useLabelOf, valueAt, type JsonObject } from './pod-template.js';
 import type { PolicySpec } from '../policy/schema.js';
 import type { DecodedReview } from './review.js';
 import { decideFromFindings, type ValidationDecision } from './validation-decision.js';
 
 export type { IdentityDirectory };
+export { TEMPLATE_PATHS } from './pod-template.js';
 
 export interface ValidationDeps {
   /** The current policy; undefined when none is configured (everything is admitted). */
@@ -21,28 +24,20 @@ export interface ValidationDeps {
   readonly audience: string;
   readonly oidcIssuer: string | undefined;
   readonly lookupTimeoutMs: number;
+  /** A namespace's labels could not be read (logs and metrics; the finding itself is in the answer). */
+  readonly onNamespaceUnavailable?: (namespace: string, reason: string) => void;
 }
 
 export interface ValidationOutcome extends ValidationDecision {
-  readonly context: { kind?: string; namespace?: string; name?: string; serviceAccount?: string; operation?: string };
+  readonly context: { kind?: string; namespace?: string; name?: string; serviceAccount?: string; operation?: string; treatment?: BindingTreatment };
 }
-
-/** Workload kinds whose pod template is checked, and where the template sits. */
-export const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
-  Deployment: ['spec', 'template'],
-  StatefulSet: ['spec', 'template'],
-  DaemonSet: ['spec', 'template'],
-  ReplicaSet: ['spec', 'template'],
-  Job: ['spec', 'template'],
-  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
-};
-
-type JsonObject = Record<string, unknown>;
 
 /**
  * `POST /validate`: one path, dispatching on the request's kind. The facts
  * (ServiceAccount, Namespace, identity, federated credentials) come from
- * caches; the decision comes from the pure checks in `policy/`.
+ * caches; the decision comes from the pure checks in `policy/`, judged by
+ * the request's treatment (enforcement.ts): new bindings by each finding's
+ * action, existing bindings and controllers' objects capped.
  */
 export async function handleValidation(review: DecodedReview, deps: ValidationDeps): Promise<ValidationOutcome> {
   const { request } = review;
@@ -60,21 +55,23 @@ export async function handleValidation(review: DecodedReview, deps: ValidationDe
   if (namespaceName === '' || !object) return allow('NotApplicable');
   if (isExemptNamespace(policy, namespaceName)) return allow('Exempt');
 
+  const treatment = classifyRequest({ kind, operation, object, oldObject: request.oldObject, userInfo: request.userInfo }, policy.enforcement.trustedControllers);
   const namespace = await lookupNamespace(deps.namespaces, namespaceName, deps.lookupTimeoutMs);
+  if (namespace.labels === undefined) deps.onNamespaceUnavailable?.(namespaceName, namespace.unknownBecause);
+  const judged = (findings: Finding[]): ValidationDecision => decideFromFindings(applyTreatment(findings, treatment, policy.enforcement), 'Approved');
   if (kind === 'ServiceAccount') {
     const findings = await validateServiceAccount(policy, deps, namespace, name, object, asObject(request.oldObject));
-    return { ...decideFromFindings(findings, 'Approved'), context: { ...context, serviceAccount: name } };
+    return { ...judged(findings), context: { ...context, serviceAccount: name, treatment } };
   }
-  const template = kind === 'Pod' ? object : asObject(valueAt(object, Object.hasOwn(TEMPLATE_PATHS, kind) ? (TEMPLATE_PATHS[kind] ?? []) : []));
+  const template = podTemplateOf(kind, object);
   const findings = await validatePodTemplate(policy, deps, namespace, `${kind} ${namespaceName}/${name}`, template, kind === 'Pod');
-  return { ...decideFromFindings(findings, 'Approved'), context: { ...context, serviceAccount: serviceAccountNameOf(template) } };
+  return { ...judged(findings), context: { ...context, serviceAccount: serviceAccountNameOf(template), treatment } };
 }
 
 /** ServiceAccounts and workloads on CREATE/UPDATE; Pods on CREATE only (their spec is immutable). */
 function isChecked(kind: string, operation: string): boolean {
   if (kind === 'Pod') return operation === 'CREATE';
-  // Own keys only: `constructor` or `__proto__` is no workload kind.
-  return (kind === 'ServiceAccount' || Object.hasOwn(TEMPLATE_PATHS, kind)) && (operation === 'CREATE' || operation === 'UPDATE');
+  return (kind === 'ServiceAccount' || templatePathOf(kind) !== undefined) && (operation === 'CREATE' || operation === 'UPDATE');
 }
 
 /** The name, or `generateName*` for objects named by the API server. */
@@ -88,7 +85,7 @@ function objectName(object: JsonObject | undefined, fallback: string | undefined
 async function validateServiceAccount(
   policy: PolicySpec,
   deps: ValidationDeps,
-  namespace: NamespaceRecord,
+  namespace: NamespaceFacts,
   name: string,
   object: JsonObject,
   oldObject: JsonObject | undefined,
@@ -102,7 +99,7 @@ async function validateServiceAccount(
 async function validatePodTemplate(
   policy: PolicySpec,
   deps: ValidationDeps,
-  namespace: NamespaceRecord,
+  namespace: NamespaceFacts,
   objectName: string,
   template: JsonObject | undefined,
   isPod: boolean,
@@ -110,7 +107,7 @@ async function validatePodTemplate(
   if (!template) return [];
   const serviceAccountName = serviceAccountNameOf(template);
   const subject: Subject = { object: objectName, namespace, serviceAccountName };
-  const hasUseLabel = stringAt(template, ['metadata', 'labels', USE_LABEL]) === 'true';
+  const hasUseLabel = useLabelOf(template) === 'true';
   const found = await lookupServiceAccount(deps.serviceAccounts, namespace.name, serviceAccountName, deps.lookupTimeoutMs);
   const annotations = found.found ? found.serviceAccount.annotations : undefined;
   const findings = checkPodTemplate(policy, subject, { hasUseLabel, clientSecretContainers: clientSecretContainers(template), serviceAccountAnnotations: annotations });
@@ -136,40 +133,18 @@ async function bindingFindings(policy: PolicySpec, deps: ValidationDeps, subject
   return checkBindingWithCredentials(policy, deps, subject, annotations, identity);
 }
 
-function serviceAccountNameOf(template: JsonObject | undefined): string {
-  return stringAt(template, ['spec', 'serviceAccountName']) || stringAt(template, ['spec', 'serviceAccount']) || DEFAULT_SERVICE_ACCOUNT;
-}
-
+/** Names of the containers (and init containers) whose env sets AZURE_CLIENT_SECRET; `?` for one without a string name. */
 function clientSecretContainers(template: JsonObject): string[] {
   const names: string[] = [];
   for (const key of ['initContainers', 'containers']) {
     const containers = valueAt(template, ['spec', key]);
     if (!Array.isArray(containers)) continue;
     for (const container of containers) {
-      const env = asObject(container)?.env;
-      // The name only if it is a string: String() of a hostile object would throw.
-      const name = asObject(container)?.name;
-      if (Array.isArray(env) && env.some((e) => asObject(e)?.name === 'AZURE_CLIENT_SECRET')) names.push(typeof name === 'string' ? name : '?');
+      const fields = asObject(container);
+      const env = fields?.env;
+      if (!Array.isArray(env) || !env.some((e) => asObject(e)?.name === 'AZURE_CLIENT_SECRET')) continue;
+      names.push(typeof fields?.name === 'string' ? fields.name : '?');
     }
   }
   return names;
-}
-
-function valueAt(object: unknown, path: readonly string[]): unknown {
-  let current: unknown = object;
-  for (const key of path) {
-    const o = asObject(current);
-    if (!o || !Object.hasOwn(o, key)) return undefined;
-    current = o[key];
-  }
-  return current;
-}
-
-function stringAt(object: unknown, path: readonly string[]): string | undefined {
-  const value = valueAt(object, path);
-  return typeof value === 'string' ? value : undefined;
-}
-
-function asObject(value: unknown): JsonObject | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonObject) : undefined;
 }

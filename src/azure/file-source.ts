@@ -159,8 +159,9 @@ function toManagedIdentity(input: IdentityInput, intern: Interner): ManagedIdent
     subscriptionId: intern.string(input.subscriptionId ?? parts.subscriptionId),
     resourceGroup: intern.string(input.resourceGroup ?? parts.resourceGroup),
     tags: input.tags ? intern.record(input.tags) : {},
-    // Absent means "none listed in the file", not "ask ARM": there is no ARM behind a file.
-    federatedCredentials: credentials ?? [],
+    // No key is not "trusts nothing" (`[]`) but unknown: `az identity list` does not print them,
+    // and there is no ARM behind a file to ask.
+    federatedCredentials: credentials ?? 'unknown',
   };
 }
 
@@ -196,9 +197,17 @@ export class FileIdentitySource implements IdentitySource {
     return parseIdentities(text, this.path);
   }
 
-  /** The file carries every identity's credentials; one it does not list has none. */
+  /**
+   * The file carries the credentials it knows inline (the inventory reads
+   * them there); an item without `federatedCredentials` has unknown ones,
+   * which this source cannot list.
+   */
   listFederatedCredentials(identity: ManagedIdentity): Promise<FederatedCredential[]> {
-    return Promise.resolve([...(identity.federatedCredentials ?? [])]);
+    const known = identity.federatedCredentials;
+    if (known === 'unknown' || known === undefined) {
+      return Promise.reject(new Error(`${this.description} gives no federatedCredentials for ${identity.name}`));
+    }
+    return Promise.resolve([...known]);
   }
 
   /**

@@ -28,19 +28,21 @@ export interface ServerCertificateRequest {
   readonly dnsNames: readonly string[];
   readonly ipAddresses?: readonly string[];
   readonly validDays?: number;
+  /** End of validity; wins over `validDays`. */
+  readonly notAfter?: Date;
   /** Start of validity; backdated an hour by default to absorb clock skew. */
   readonly notBefore?: Date;
 }
 
-/** A self-signed CA (ECDSA P-256), generated with @peculiar/x509 over WebCrypto. */
-export async function createCertificateAuthority(commonName: string, validDays = 3650): Promise<CertificateAuthority> {
+/** A self-signed CA (ECDSA P-256), generated with @peculiar/x509 over WebCrypto, valid for `validity` days or until a date. */
+export async function createCertificateAuthority(commonName: string, validity: number | { notAfter: Date } = 3650): Promise<CertificateAuthority> {
   const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
   const notBefore = backdated(new Date());
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: `CN=${commonName}`,
     notBefore,
-    notAfter: addDays(notBefore, validDays),
+    notAfter: typeof validity === 'number' ? addDays(notBefore, validity) : validity.notAfter,
     keys,
     signingAlgorithm: ALGORITHM,
     extensions: [
@@ -65,7 +67,7 @@ export async function issueServerCertificate(ca: CertificateAuthority, request: 
     subject: `CN=${request.dnsNames[0] ?? request.ipAddresses?.[0] ?? 'wi-admission'}`,
     issuer: ca.certificate.subject,
     notBefore,
-    notAfter: addDays(notBefore, request.validDays ?? 365),
+    notAfter: request.notAfter ?? addDays(notBefore, request.validDays ?? 365),
     signingKey: ca.keys.privateKey,
     publicKey: keys.publicKey,
     signingAlgorithm: ALGORITHM,
@@ -78,6 +80,14 @@ export async function issueServerCertificate(ca: CertificateAuthority, request: 
     ],
   });
   return { cert: certificate.toString('pem'), key: await exportKey(keys.privateKey) };
+}
+
+/** A CA stored as PEM (certificate and PKCS#8 key, as exported here), ready to sign again. */
+export async function loadCertificateAuthority(cert: string, key: string): Promise<CertificateAuthority> {
+  const certificate = new x509.X509Certificate(cert);
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(key), { name: ALGORITHM.name, namedCurve: ALGORITHM.namedCurve }, true, ['sign']);
+  const publicKey = await certificate.publicKey.export({ name: ALGORITHM.name, namedCurve: ALGORITHM.namedCurve }, ['verify']);
+  return { keys: { privateKey, publicKey }, certificate, cert, key };
 }
 
 /** Writes `ca.crt`, `tls.crt` and `tls.key` (0600) into `dir`. */

@@ -66,6 +66,11 @@ export const CHECK_RULES: Readonly<Record<CheckRuleId, CheckRule>> = {
     description: 'The webhook has no usable identity inventory (not loaded yet, or older than its allowed staleness), or cannot read the identity\'s federated credentials.',
     fix: 'Retry later; the platform team checks the webhook\'s access to Azure.',
   },
+  NamespaceUnavailable: {
+    summary: 'A rule needs the labels of a Namespace that could not be read.',
+    description: 'A policy rule selects namespaces by label, or requires a tag from a namespace label, and the Namespace\'s labels are unknown (not given to check, or not readable from the API server); the rule is not evaluated on labels nobody read.',
+    fix: 'Give the Namespace (its manifest, --objects or --kubeconfig), or retry when the API server answers.',
+  },
   ClientIdChanged: {
     summary: 'The ServiceAccount changes its client ID.',
     description: 'An update changes azure.workload.identity/client-id; pods already running keep the old identity.',

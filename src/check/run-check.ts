@@ -11,6 +11,7 @@ import type { NamespaceLookup } from '../kube/namespace-lookup.js';
 import { serviceAccountKey, type ServiceAccountLookup } from '../kube/service-account-lookup.js';
 import type { PolicySpec } from '../policy/schema.js';
 import { collectObjects, type ManifestObject } from './manifests.js';
+import { namespaceNotGiven } from './not-given.js';
 
 export interface CheckFinding {
   readonly file: string;
@@ -72,7 +73,7 @@ const POD_PATHS: Readonly<Record<string, readonly string[]>> = { Pod: [], ...TEM
  */
 export async function runCheck(manifests: readonly ManifestObject[], options: CheckOptions): Promise<CheckResult> {
   const withNamespace = manifests.map((m) => ({ ...m, namespace: namespaceOf(m.object, options.defaultNamespace) }));
-  const lookups = buildLookups(withNamespace, options);
+  const { notGiven, ...lookups } = buildLookups(withNamespace, options);
   const findings: CheckFinding[] = [];
   const mutations: MutationPreview[] = [];
   let checked = 0;
@@ -99,7 +100,12 @@ export async function runCheck(manifests: readonly ManifestObject[], options: Ch
       { ...lookups, policy: () => options.policy, identities: options.directory, audience: options.audience, oidcIssuer: options.oidcIssuer, lookupTimeoutMs: 5000 },
     );
     if (!outcome.decision.allowed) {
-      for (const message of (outcome.decision.status?.message ?? '').split('\n').filter((m) => m !== '')) findings.push({ ...where, severity: 'error', ...split(message) });
+      for (const message of (outcome.decision.status?.message ?? '').split('\n').filter((m) => m !== '')) {
+        const finding = split(message);
+        // Labels the command was not given: said, not failed (not-given.ts); the webhook judges them at admission.
+        const severity = finding.reason === 'NamespaceUnavailable' && notGiven.has(manifest.namespace) ? 'warning' : 'error';
+        findings.push({ ...where, severity, ...finding });
+      }
     }
     for (const message of outcome.decision.warnings ?? []) findings.push({ ...where, severity: 'warning', ...split(message) });
     if (options.mutation && podPath) {
@@ -144,7 +150,7 @@ async function previewMutation(
 function buildLookups(
   manifests: readonly ManifestObject[],
   options: CheckOptions,
-): { serviceAccounts: ServiceAccountLookup; namespaces: NamespaceLookup } {
+): { serviceAccounts: ServiceAccountLookup; namespaces: NamespaceLookup; notGiven: ReadonlySet<string> } {
   const serviceAccounts = new Map<string, ServiceAccountRecord>();
   const namespaces = new Map<string, NamespaceRecord>();
   for (const sa of options.serviceAccounts) serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
@@ -153,7 +159,14 @@ function buildLookups(
   for (const sa of fromManifests.serviceAccounts) serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
   for (const ns of fromManifests.namespaces) namespaces.set(ns.name, ns);
   const cluster = options.cluster;
+  // Without a cluster, a Namespace in neither the manifests nor --objects has unknown labels, not none.
+  const notGiven = new Set<string>();
+  const namespaceNotGivenHere = (name: string): ReturnType<typeof namespaceNotGiven> => {
+    notGiven.add(name);
+    return namespaceNotGiven(name);
+  };
   return {
+    notGiven,
     serviceAccounts: {
       getCached: (namespace, name) => serviceAccounts.get(serviceAccountKey(namespace, name)) ?? cluster?.serviceAccounts.getCached(namespace, name),
       getLive: (namespace, name, signal) => cluster?.serviceAccounts.getLive(namespace, name, signal) ?? Promise.resolve(undefined),
@@ -162,7 +175,7 @@ function buildLookups(
     },
     namespaces: {
       getCached: (name) => namespaces.get(name) ?? cluster?.namespaces.getCached(name),
-      getLive: (name, signal) => cluster?.namespaces.getLive(name, signal) ?? Promise.resolve(undefined),
+      getLive: (name, signal) => cluster?.namespaces.getLive(name, signal) ?? Promise.resolve(namespaceNotGivenHere(name)),
       hasSynced: () => true,
       size: () => namespaces.size,
     },

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseFlags, UsageError } from '../util/parse-flags.js';
 import { OUTPUT_FLAGS, outputFormat } from './output-flag.js';
-import { checkIdentitySpecs, clusterReads, loadInventory, readObjectsFile, readPolicyFile, type CommandIo } from './inputs.js';
+import { checkIdentitySpecs, clusterReads, loadInventory, noteUnknownCredentials, readObjectsFile, readPolicyFile, type CommandIo } from './inputs.js';
 import { resolveAuthorityHost } from '../identity/cloud.js';
 import { DEFAULT_AUDIENCE, DEFAULT_PROXY_IMAGE, DEFAULT_PROXY_INIT_IMAGE } from '../identity/constants.js';
 import type { MutationSettings } from '../identity/mutate-pod.js';
@@ -18,7 +18,10 @@ export const CHECK_USAGE = `Usage: wi-admission check -f PATH... [flags]
 
 Runs the validating webhook's checks (and with --show-mutation the mutation)
 on manifests, offline. Exit code 1 when anything would be denied, 0 otherwise,
-2 on bad usage or unreadable input.
+2 on bad usage or unreadable input. What it was not given is not judged: a
+rule that needs the labels of a Namespace it was not given (no manifest, not
+in --objects, no --kubeconfig) is a warning that says so, and identities
+without federatedCredentials (az identity list) are not checked against them.
 
   -f, --filename PATH     file, directory (recursive: *.yaml, *.yml, *.json) or - for stdin; repeatable.
                           A PATH without any Kubernetes object is an error (exit 2)
@@ -98,6 +101,7 @@ export async function runCheckCommand(argv: readonly string[], io: CommandIo): P
   const loaded = inputs.identitySpecs.length > 0 ? await loadInventory(inputs.identitySpecs, io.log) : undefined;
   if (loaded && !loaded.ok) return fail(new Error(loaded.error));
   writeNotes(inputs, io);
+  noteUnknownCredentials('check', loaded, io);
   try {
     const result = await runCheck(inputs.manifests, {
       policy: inputs.policy,

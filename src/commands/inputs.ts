@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { IdentityInventory } from '../azure/inventory.js';
+import { IdentityInventory, type UnknownCredentials } from '../azure/inventory.js';
+import { describeUnknownCredentials } from '../azure/identity-index.js';
 import { describeArmError } from '../azure/errors.js';
 import type { IdentitySource } from '../azure/identity-source.js';
 import { createIdentitySources, parseIdentitySourceSpec } from '../azure/sources.js';
@@ -62,10 +63,21 @@ export function checkIdentitySpecs(policyPath: string | undefined, specs: readon
 
 export interface LoadedInventory {
   readonly inventory: IdentityInventory;
+  /** Identities whose federated credentials their source did not give, by source (said once on stderr: `noteUnknownCredentials`). */
+  readonly unknownCredentials: readonly UnknownCredentials[];
   stop(): Promise<void>;
 }
 
 export type InventoryLoad = ({ readonly ok: true } & LoadedInventory) | { readonly ok: false; readonly error: string };
+
+/**
+ * Says once, on stderr, which identities have unknown federated credentials
+ * (an `az identity list` file has none): they are not checked against them,
+ * which is not the same as trusting nothing.
+ */
+export function noteUnknownCredentials(command: string, loaded: LoadedInventory | undefined, io: CommandIo): void {
+  for (const unknown of loaded?.unknownCredentials ?? []) io.stderr(`wi-admission ${command}: ${describeUnknownCredentials(unknown)}\n`);
+}
 
 /**
  * Loads the identities once (no retries, no file watch): a command reports a
@@ -77,15 +89,19 @@ export async function loadInventory(specs: readonly string[], log: Logger, timeo
   const failures: string[] = [];
   const sources = (await createIdentitySources(specs, { log })).map((source) => listingOnce(source, failures));
   let failed = false;
+  let unknownCredentials: readonly UnknownCredentials[] = [];
   const inventory = new IdentityInventory({
     sources,
     log: log.child({}, { level: 'error' }),
-    hooks: { onRefresh: (_trigger, result) => void (failed ||= result !== 'success') },
+    hooks: {
+      onRefresh: (_trigger, result) => void (failed ||= result !== 'success'),
+      onListed: (summary) => void (unknownCredentials = summary.unknownCredentials),
+    },
   });
   inventory.start();
   const deadline = Date.now() + timeoutMs;
   while (!inventory.hasLoaded() && !failed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  if (inventory.hasLoaded()) return { ok: true, inventory, stop: () => inventory.stop() };
+  if (inventory.hasLoaded()) return { ok: true, inventory, unknownCredentials, stop: () => inventory.stop() };
   await inventory.stop();
   return { ok: false, error: failures.length > 0 ? failures.join('; ') : `no answer from ${specs.join(', ')} within ${timeoutMs / 1000} s` };
 }

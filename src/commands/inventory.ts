@@ -13,7 +13,7 @@ import { buildInventoryRows } from '../report/inventory-rows.js';
 import type { PolicySpec } from '../policy/schema.js';
 import { parseFlags, UsageError } from '../util/parse-flags.js';
 import { OUTPUT_FLAGS, outputFormat } from './output-flag.js';
-import { checkIdentitySpecs, clusterReads, loadInventory, readObjectsFile, readPolicyFile, type CommandIo } from './inputs.js';
+import { checkIdentitySpecs, clusterReads, loadInventory, noteUnknownCredentials, readObjectsFile, readPolicyFile, type CommandIo } from './inputs.js';
 
 export const INVENTORY_USAGE = `Usage: wi-admission inventory [--kubeconfig FILE | --objects FILE | -f PATH...] [flags]
 
@@ -51,6 +51,8 @@ const OPTIONS = {
 interface Population {
   readonly serviceAccounts: ServiceAccountRecord[];
   readonly namespaces: Map<string, NamespaceRecord>;
+  /** Listed from a cluster (every Namespace), not read from files (only those given). */
+  readonly namespacesComplete: boolean;
   readonly podCounts?: Map<string, number>;
 }
 
@@ -85,11 +87,13 @@ export async function runInventoryCommand(argv: readonly string[], io: CommandIo
   }
   const loaded = inputs.identitySpecs.length > 0 ? await loadInventory(inputs.identitySpecs, io.log) : undefined;
   if (loaded && !loaded.ok) return fail(new Error(loaded.error));
+  noteUnknownCredentials('inventory', loaded, io);
   try {
     const { population } = inputs;
     const rows = await buildInventoryRows({
       serviceAccounts: population.serviceAccounts,
       namespaces: population.namespaces,
+      namespacesComplete: population.namespacesComplete,
       directory: loaded?.inventory,
       policy: inputs.policy,
       audience: flags.audience ?? DEFAULT_AUDIENCE,
@@ -125,7 +129,7 @@ function readFiles(objectsPath: string | undefined, manifests: readonly string[]
   const fromManifests = collectObjects(readManifests(manifests, { cwd: io.cwd, readStdin: io.readStdin }), 'default');
   for (const sa of fromManifests.serviceAccounts) serviceAccounts.set(serviceAccountKey(sa.namespace, sa.name), sa);
   for (const ns of fromManifests.namespaces) namespaces.set(ns.name, ns);
-  return { serviceAccounts: [...serviceAccounts.values()], namespaces };
+  return { serviceAccounts: [...serviceAccounts.values()], namespaces, namespacesComplete: false };
 }
 
 /** Paged lists of ServiceAccounts, Namespaces and Pods (pods only to count them per ServiceAccount). */
@@ -150,5 +154,5 @@ async function readCluster(client: KubeRestClient): Promise<Population> {
   } finally {
     client.close();
   }
-  return { serviceAccounts, namespaces, podCounts };
+  return { serviceAccounts, namespaces, namespacesComplete: true, podCounts };
 }

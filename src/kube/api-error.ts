@@ -41,3 +41,22 @@ export function isNotFound(err: unknown): boolean {
 export function isConflict(err: unknown): boolean {
   return err instanceof KubeApiError && err.code === 409;
 }
+
+/** A watch whose connection stayed silent past its timeout: the peer is gone without a FIN or RST (a half-open connection). */
+export class WatchStalledError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WatchStalledError';
+  }
+}
+
+/**
+ * A list from the watch cache that the API server cannot serve at the
+ * resourceVersion asked for: 410 Expired, or a resourceVersion newer than
+ * the cache has (a 504 whose Status carries ResourceVersionTooLarge).
+ * client-go falls back to a consistent read from etcd on either.
+ */
+export function isResourceVersionUnavailable(err: unknown): boolean {
+  if (!(err instanceof KubeApiError)) return false;
+  return err.code === 410 || (err.code === 504 && /too large resource version/i.test(err.message));
+}

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { AppError } from '../errors.js';
 
 /** What a request to the API server carries to authenticate. */
 export interface Authorization {
@@ -12,6 +13,13 @@ export interface Authorization {
 /** The kubeconfig user (or in-cluster ServiceAccount) behind every request. */
 export interface Credentials {
   authorize(): Promise<Authorization>;
+  /**
+   * Called after the API server answered 401 to `used`: forget what is
+   * cached, so the next `authorize()` reads the token file again or runs the
+   * plugin again (client-go resets its token source the same way). Sources
+   * that cannot change (a literal token) do not implement it.
+   */
+  refresh?(used: Authorization): void;
 }
 
 export const NO_CREDENTIALS: Credentials = { authorize: async () => ({}) };
@@ -26,57 +34,53 @@ export function basicAuth(username: string, password: string): Credentials {
   return { authorize: async () => authorization };
 }
 
+export interface TokenFileOptions {
+  /** How long a read token is used before the file is read again. Default one minute. */
+  readonly periodMs?: number;
+  /** The kubeconfig's literal `token`, used only while the file cannot be read. */
+  readonly fallbackToken?: string;
+  readonly now?: () => number;
+}
+
 /**
- * A bearer token read from a file and read again once `periodMs` has passed,
- * so a rotated token is picked up: the kubelet rewrites a pod's projected
- * ServiceAccount token well before it expires (client-go's
- * `NewCachedFileTokenSource` does the same, once a minute).
+ * A bearer token read from a file, and read again once `periodMs` has passed
+ * or after a 401, so a rotated token is picked up: the kubelet rewrites a
+ * pod's projected ServiceAccount token well before it expires, and tools
+ * rewrite a kubeconfig's `tokenFile` (client-go's `NewCachedFileTokenSource`
+ * reads it once a minute too).
+ *
+ * Precedence, as client-go: the file's content wins over a literal `token`
+ * from the same kubeconfig user; the literal token is used only when the
+ * file cannot be read and nothing was read from it before.
  */
-export function tokenFile(path: string, options: { periodMs?: number; now?: () => number } = {}): Credentials {
+export function tokenFile(path: string, options: TokenFileOptions = {}): Credentials {
   const periodMs = options.periodMs ?? 60_000;
   const now = options.now ?? Date.now;
   let cached: { authorization: Authorization; readAt: number } | undefined;
+  let stale = false;
   return {
     authorize: async () => {
-      if (cached && now() - cached.readAt < periodMs) return cached.authorization;
+      if (cached && !stale && now() - cached.readAt < periodMs) return cached.authorization;
       let token: string;
       try {
         token = readFileSync(path, 'utf8').trim();
       } catch (err) {
         // A token that cannot be read again is still better than none (the file is being swapped).
         if (cached) return cached.authorization;
-        throw new Error(`cannot read the API server token file ${path}: ${(err as Error).message}`, { cause: err });
+        if (options.fallbackToken) return { header: `Bearer ${options.fallbackToken}` };
+        throw new AppError('WIA_ERR_KUBE_CREDENTIALS', `cannot read the API server token file ${path}: ${(err as Error).message}`, { cause: err });
       }
+      stale = false;
       cached = { authorization: { header: `Bearer ${token}` }, readAt: now() };
       return cached.authorization;
+    },
+    refresh: () => {
+      stale = true;
     },
   };
 }
 
-/**
- * Credentials from a kubeconfig `exec` or `auth-provider` plugin (kubelogin,
- * `aws eks get-token`, gke-gcloud-auth-plugin, ...). @kubernetes/client-node
- * runs the plugin and caches its token until it expires; it is loaded only
- * here, for such a user, as it costs about 80 MiB of resident memory.
- *
- * @param kubeconfigYaml a kubeconfig whose current context is the one in use
- */
-export function pluginCredentials(kubeconfigYaml: string): Credentials {
-  let config: Promise<{ applyToHTTPSOptions(options: object): Promise<void> }> | undefined;
-  return {
-    authorize: async () => {
-      config ??= import('@kubernetes/client-node').then(({ KubeConfig }) => {
-        const kc = new KubeConfig();
-        kc.loadFromString(kubeconfigYaml);
-        return kc;
-      });
-      const options: { headers?: Record<string, unknown>; cert?: unknown; key?: unknown } = {};
-      await (await config).applyToHTTPSOptions(options);
-      const header = options.headers?.Authorization ?? options.headers?.authorization;
-      return {
-        ...(typeof header === 'string' ? { header } : {}),
-        ...(options.cert && options.key ? { cert: String(options.cert), key: String(options.key) } : {}),
-      };
-    },
-  };
+/** Two authorizations carry the same credential. */
+export function sameAuthorization(a: Authorization, b: Authorization): boolean {
+  return a.header === b.header && a.cert === b.cert && a.key === b.key;
 }

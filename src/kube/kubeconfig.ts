@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { delimiter, dirname, isAbsolute, join } from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { delimiter, dirname, isAbsolute, join, sep } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
-import { basicAuth, bearerToken, NO_CREDENTIALS, pluginCredentials, tokenFile, type Credentials } from './credentials.js';
+import { basicAuth, bearerToken, NO_CREDENTIALS, tokenFile, type Credentials } from './credentials.js';
+import { AUTH_PROVIDERS, pluginCredentials, pluginKind, type PluginUser } from './plugin-credentials.js';
 
 /** The environment variables that say where the API server is (from `loadConfig`, never read here). */
 export interface KubeEnvironment {
@@ -32,6 +33,12 @@ export interface KubeConnection {
   readonly credentials: Credentials;
   /** For logs: `in-cluster`, or the kubeconfig file and context. */
   readonly origin: string;
+  /**
+   * The namespace of the context in use, or in a pod the one mounted with
+   * its ServiceAccount token; undefined when neither says (client-go then
+   * uses `default`).
+   */
+  readonly namespace?: string;
 }
 
 /** Where a pod's ServiceAccount token, CA and namespace are mounted. */
@@ -64,11 +71,13 @@ export function loadKubeConnection(path: string, env: KubeEnvironment, options: 
 }
 
 function inClusterConnection(host: string, port: string, dir: string): KubeConnection {
+  const namespace = readOptional(join(dir, 'namespace'))?.trim();
   return {
     server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`,
     tls: { ca: readFileOrFail(join(dir, 'ca.crt'), 'in-cluster CA'), rejectUnauthorized: true },
     credentials: tokenFile(join(dir, 'token')),
     origin: 'in-cluster',
+    ...(namespace ? { namespace } : {}),
   };
 }
 
@@ -90,11 +99,22 @@ const UserSchema = z.looseObject({
   'client-key-data': z.string().optional(),
   username: z.string().optional(),
   password: z.string().optional(),
-  exec: z.looseObject({}).optional(),
-  'auth-provider': z.looseObject({}).optional(),
+  exec: z
+    .looseObject({
+      command: z.string().min(1, 'must name the plugin to run'),
+      args: z.array(z.string()).optional(),
+      env: z.array(z.object({ name: z.string(), value: z.string() })).nullish(),
+      interactiveMode: z.enum(['Never', 'IfAvailable', 'Always']).optional(),
+    })
+    .optional(),
+  'auth-provider': z.looseObject({ name: z.string().optional(), config: z.record(z.string(), z.unknown()).optional() }).optional(),
+  as: z.string().optional(),
+  'as-uid': z.string().optional(),
+  'as-groups': z.array(z.string()).nullish(),
+  'as-user-extra': z.record(z.string(), z.unknown()).nullish(),
 });
 
-const ContextSchema = z.looseObject({ cluster: z.string().min(1), user: z.string().optional() });
+const ContextSchema = z.looseObject({ cluster: z.string().min(1), user: z.string().optional(), namespace: z.string().optional() });
 
 /** A named entry of a kubeconfig list, with the directory its relative paths are relative to. */
 interface Entry {
@@ -120,21 +140,24 @@ function connectionFromFiles(files: readonly string[], origin: string): KubeConn
   const userName = context.value.user ?? '';
   const user = userName === '' ? { value: UserSchema.parse({}), dir: '' } : pick(UserSchema, merged.users.get(userName), `${origin}: user "${userName}"`);
   const where = `${origin} (context ${contextName})`;
-  if (cluster.value['proxy-url']) throw invalid(`${where}: cluster "${context.value.cluster}" sets proxy-url, which is not supported; reach the API server directly`);
 
   const c = cluster.value;
   const u = user.value;
+  refuseUnsupported(where, context.value.cluster, c, userName, u);
   const ca = fileOrData(c['certificate-authority'], c['certificate-authority-data'], cluster.dir, `${where}: certificate-authority`);
   const cert = fileOrData(u['client-certificate'], u['client-certificate-data'], user.dir, `${where}: client-certificate`);
   const key = fileOrData(u['client-key'], u['client-key-data'], user.dir, `${where}: client-key`);
   if (Boolean(cert) !== Boolean(key)) throw invalid(`${where}: user "${userName}" has a client certificate without a key, or a key without a certificate`);
 
+  // client-go's precedence: literal credentials (token file, token, basic, a
+  // client certificate) are used as they are; a plugin only when none is set.
   let credentials: Credentials = NO_CREDENTIALS;
-  if (u.exec || u['auth-provider']) credentials = pluginCredentials(singleContextKubeconfig(context, contextName, cluster, user));
+  if (u.tokenFile) credentials = tokenFile(resolvePath(u.tokenFile, user.dir), u.token ? { fallbackToken: u.token } : {});
   else if (u.token) credentials = bearerToken(u.token);
-  else if (u.tokenFile) credentials = tokenFile(resolvePath(u.tokenFile, user.dir));
   else if (u.username !== undefined) credentials = basicAuth(u.username, u.password ?? '');
+  else if (!cert && (u.exec || u['auth-provider'])) credentials = pluginCredentials(pluginUser(userName, u, user.dir));
 
+  const namespace = context.value.namespace;
   return {
     server: c.server.replace(/\/+$/, ''),
     tls: {
@@ -145,8 +168,45 @@ function connectionFromFiles(files: readonly string[], origin: string): KubeConn
     },
     credentials,
     origin: where,
+    ...(namespace ? { namespace } : {}),
   };
 }
+
+/** Kubeconfig settings this client would otherwise ignore or misapply: each refused in one line naming the entry. */
+function refuseUnsupported(where: string, clusterName: string, c: z.infer<typeof ClusterSchema>, userName: string, u: z.infer<typeof UserSchema>): void {
+  if (c['proxy-url']) throw invalid(`${where}: cluster "${clusterName}" sets proxy-url, which is not supported; reach the API server directly`);
+  if (c['insecure-skip-tls-verify'] === true && (c['certificate-authority'] || c['certificate-authority-data'])) {
+    throw invalid(`${where}: cluster "${clusterName}" sets both insecure-skip-tls-verify and a certificate-authority, which client-go refuses too; remove one of them`);
+  }
+  const impersonation = (['as', 'as-uid', 'as-groups', 'as-user-extra'] as const).filter((k) => u[k] !== undefined && u[k] !== null && u[k] !== '');
+  if (impersonation.length > 0) {
+    throw invalid(`${where}: user "${userName}" sets ${impersonation.join(', ')} (impersonation), which is not supported; give the webhook a user that is allowed to read ServiceAccounts itself`);
+  }
+  if (u.exec && u['auth-provider']) throw invalid(`${where}: user "${userName}" sets both exec and auth-provider; client-go refuses the combination, keep one`);
+  if (u.exec?.interactiveMode === 'Always') throw invalid(`${where}: user "${userName}": the exec plugin needs an interactive terminal (interactiveMode: Always), which a server does not have; use a plugin mode that runs unattended`);
+  const provider = u['auth-provider'];
+  if (provider && !u.exec && pluginKind({ name: userName, authProvider: provider }) === undefined) {
+    throw invalid(`${where}: user "${userName}": auth-provider "${String(provider.name)}" is not supported (supported: ${AUTH_PROVIDERS.join(', ')}, or an exec plugin)`);
+  }
+}
+
+/**
+ * The user as client-node's authenticators read it. A relative exec command
+ * that contains a path separator is relative to the kubeconfig's directory;
+ * a bare name is looked up on PATH (client-go's ResolveLocalPaths).
+ */
+function pluginUser(name: string, u: z.infer<typeof UserSchema>, dir: string): PluginUser {
+  if (!u.exec) return { name, authProvider: { ...u['auth-provider'] } };
+  const command = u.exec.command.includes(sep) && dir !== '' ? resolvePath(u.exec.command, dir) : u.exec.command;
+  const env = [...(u.exec.env ?? [])];
+  // What client-go tells every plugin: this process has no terminal to prompt on.
+  if (!env.some((e) => e.name === EXEC_INFO_ENV)) {
+    env.push({ name: EXEC_INFO_ENV, value: JSON.stringify({ kind: 'ExecCredential', apiVersion: u.exec.apiVersion ?? 'client.authentication.k8s.io/v1beta1', spec: { interactive: false } }) });
+  }
+  return { name, exec: { ...u.exec, command, env } };
+}
+
+const EXEC_INFO_ENV = 'KUBERNETES_EXEC_INFO';
 
 function mergeFile(merged: MergedConfig, file: string): void {
   let parsed: unknown;
@@ -193,6 +253,14 @@ function fileOrData(file: string | undefined, data: string | undefined, dir: str
   return undefined;
 }
 
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 function readFileOrFail(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
@@ -204,20 +272,6 @@ function readFileOrFail(path: string, what: string): Buffer {
 /** Relative paths in a kubeconfig are relative to its own directory. */
 function resolvePath(path: string, dir: string): string {
   return isAbsolute(path) || dir === '' ? path : join(dir, path);
-}
-
-/** The context in use as a kubeconfig of its own, paths made absolute, for a credential plugin. */
-function singleContextKubeconfig(context: { value: Record<string, unknown> }, name: string, cluster: { value: Record<string, unknown>; dir: string }, user: { value: Record<string, unknown>; dir: string }): string {
-  const absolute = (value: Record<string, unknown>, dir: string, keys: readonly string[]): Record<string, unknown> =>
-    Object.fromEntries(Object.entries(value).map(([k, v]) => [k, keys.includes(k) && typeof v === 'string' ? resolvePath(v, dir) : v]));
-  return stringifyYaml({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'cluster', cluster: absolute(cluster.value, cluster.dir, ['certificate-authority']) }],
-    users: [{ name: 'user', user: absolute(user.value, user.dir, ['client-certificate', 'client-key', 'tokenFile']) }],
-    contexts: [{ name, context: { ...context.value, cluster: 'cluster', user: 'user' } }],
-    'current-context': name,
-  });
 }
 
 function invalid(message: string, cause?: unknown): AppError {

@@ -98,6 +98,11 @@ export class ObjectsFileLookup implements ServiceAccountLookup {
     return this.serviceAccounts.get(serviceAccountKey(namespace, name));
   }
 
+  /** The ServiceAccounts of the file that have identity annotations, by key (`namespace/name`). */
+  *annotated(): Generator<readonly [string, Readonly<Record<string, string>>]> {
+    for (const [key, sa] of this.serviceAccounts) if (Object.keys(sa.annotations).length > 0) yield [key, sa.annotations];
+  }
+
   /** There is no API server behind a file: a miss is final. */
   getLive(namespace: string, name: string): Promise<ServiceAccountRecord | undefined> {
     return Promise.resolve(this.getCached(namespace, name));

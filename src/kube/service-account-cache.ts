@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { pickIdentityAnnotations, type ServiceAccountRecord } from '../identity/service-account.js';
-import { Informer, type InformerEntry, type InformerHooks, type ListWatchSource } from './informer.js';
+import { Informer, type InformerEntry, type InformerHooks, type ListWatchSource, type StoreChange } from './informer.js';
 import { KUBE_PATHS } from './paths.js';
 import type { KubeRestClient } from './rest-client.js';
 import { serviceAccountKey, type ServiceAccountLookup } from './service-account-lookup.js';
@@ -69,6 +69,16 @@ export class ServiceAccountCache implements ServiceAccountLookup {
   getCached(namespace: string, name: string): ServiceAccountRecord | undefined {
     const annotations = this.informer.get(serviceAccountKey(namespace, name));
     return annotations && { namespace, name, annotations };
+  }
+
+  /** The cached ServiceAccounts that have identity annotations, by key (`namespace/name`), read lazily. */
+  *annotated(): Generator<readonly [string, IdentityAnnotations]> {
+    for (const entry of this.informer.entries()) if (entry[1] !== NO_IDENTITY_ANNOTATIONS) yield entry;
+  }
+
+  /** Changes of the cache: a ServiceAccount by key, or all of them after a relist. */
+  subscribe(listener: (change: StoreChange) => void): () => void {
+    return this.informer.subscribe(listener);
   }
 
   async getLive(namespace: string, name: string, signal: AbortSignal): Promise<ServiceAccountRecord | undefined> {

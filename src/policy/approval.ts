@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import type { ManagedIdentity, NamespaceRecord } from '../identity/managed-identity.js';
+import type { ManagedIdentity, NamespaceFacts } from '../identity/managed-identity.js';
 import { TEMPLATE_REFERENCE, type Action, type LabelSelector, type PolicySpec, type Rule } from './schema.js';
 
 export interface ApprovalFailure {
@@ -18,6 +18,12 @@ export interface Approval {
   /** Why it is approved: the rules and tag conventions that approve it. */
   readonly approvedBy: readonly string[];
   readonly failures: readonly ApprovalFailure[];
+  /**
+   * Rules that could not be evaluated because the namespace's labels are
+   * unknown (they select on labels, or require a tag from a label). Any
+   * here and the identity is not approved: the caller reports it.
+   */
+  readonly unevaluatedRules: readonly string[];
 }
 
 /**
@@ -31,10 +37,15 @@ export interface Approval {
  *    (values may reference the namespace's name and labels); a satisfied rule
  *    approves it, a failed one fails with the rule's action.
  * 4. Nothing approves it → the policy's `defaultAction` (deny by default).
+ *
+ * When the namespace's labels are unknown, steps 1 and 2 and the rules that
+ * need only its name are evaluated as usual; a rule that needs its labels is
+ * listed in `unevaluatedRules` instead, and leaves the identity unapproved.
  */
-export function approveIdentity(policy: PolicySpec, identity: ManagedIdentity, namespace: NamespaceRecord): Approval {
+export function approveIdentity(policy: PolicySpec, identity: ManagedIdentity, namespace: NamespaceFacts): Approval {
   const failures: ApprovalFailure[] = [];
   const approvedBy: string[] = [];
+  const unevaluatedRules: string[] = [];
 
   const clusterTag = readTag(identity.tags, policy.clusterTag);
   if (clusterTag !== undefined && policy.clusterName !== undefined && !listMatches(clusterTag, policy.clusterName)) {
@@ -60,13 +71,16 @@ export function approveIdentity(policy: PolicySpec, identity: ManagedIdentity, n
   }
 
   for (const rule of policy.rules) {
-    if (!rule.requireTags || !matchesNamespace(rule, namespace)) continue;
-    const failure = checkRequiredTags(rule, identity, namespace);
-    if (failure) failures.push(failure);
+    if (!rule.requireTags) continue;
+    const match = matchNamespace(rule, namespace);
+    if (match === 'no-match') continue;
+    const failure = match === 'labels-unknown' ? 'labels-unknown' : checkRequiredTags(rule, identity, namespace);
+    if (failure === 'labels-unknown') unevaluatedRules.push(rule.name);
+    else if (failure) failures.push(failure);
     else approvedBy.push(`rule "${rule.name}"`);
   }
 
-  if (approvedBy.length === 0 && failures.length === 0) {
+  if (approvedBy.length === 0 && failures.length === 0 && unevaluatedRules.length === 0) {
     failures.push({
       action: policy.defaultAction,
       rule: undefined,
@@ -74,14 +88,16 @@ export function approveIdentity(policy: PolicySpec, identity: ManagedIdentity, n
       fix: `Tag the identity ${policy.namespaceTag}=${namespace.name}, or ask the platform team to add a rule for this namespace.`,
     });
   }
-  return { approved: approvedBy.length > 0 && !failures.some((f) => f.action === 'deny'), approvedBy, failures };
+  const approved = approvedBy.length > 0 && unevaluatedRules.length === 0 && !failures.some((f) => f.action === 'deny');
+  return { approved, approvedBy, failures, unevaluatedRules };
 }
 
-function checkRequiredTags(rule: Rule, identity: ManagedIdentity, namespace: NamespaceRecord): ApprovalFailure | undefined {
+function checkRequiredTags(rule: Rule, identity: ManagedIdentity, namespace: NamespaceFacts): ApprovalFailure | 'labels-unknown' | undefined {
   const required: string[] = [];
   const actual: string[] = [];
   for (const [tag, template] of Object.entries(rule.requireTags ?? {})) {
     const resolved = resolveTemplate(template, namespace);
+    if (resolved.ok === 'labels-unknown') return 'labels-unknown';
     if (!resolved.ok) {
       return {
         action: rule.action,
@@ -105,28 +121,46 @@ function checkRequiredTags(rule: Rule, identity: ManagedIdentity, namespace: Nam
   };
 }
 
-type Resolved = { ok: true; value: string } | { ok: false; missingLabel: string };
+type Resolved = { ok: true; value: string } | { ok: false; missingLabel: string } | { ok: 'labels-unknown' };
 
-/** Substitutes `{namespace.name}` and `{namespace.labels['key']}`; a missing label cannot be satisfied. */
-export function resolveTemplate(template: string, namespace: NamespaceRecord): Resolved {
+/**
+ * Substitutes `{namespace.name}` and `{namespace.labels['key']}`; a missing
+ * label cannot be satisfied, and a label of a namespace whose labels are
+ * unknown cannot be resolved at all.
+ */
+export function resolveTemplate(template: string, namespace: NamespaceFacts): Resolved {
   let missingLabel: string | undefined;
+  let unknown = false;
   const value = template.replace(TEMPLATE_REFERENCE, (whole, single: string | undefined, double: string | undefined) => {
     const label = single ?? double;
     if (label === undefined) return namespace.name;
-    const labelValue = namespace.labels[label];
+    if (namespace.labels === undefined) {
+      unknown = true;
+      return '';
+    }
+    const labelValue = Object.hasOwn(namespace.labels, label) ? namespace.labels[label] : undefined;
     if (labelValue === undefined) missingLabel ??= label;
     return labelValue ?? '';
   });
+  if (unknown) return { ok: 'labels-unknown' };
   return missingLabel !== undefined ? { ok: false, missingLabel } : { ok: true, value };
 }
 
-/** A rule without `namespaces` applies everywhere; otherwise every given criterion must match. */
-export function matchesNamespace(rule: Pick<Rule, 'namespaces'>, namespace: NamespaceRecord): boolean {
+/** Whether a rule's `namespaces` match a namespace; `labels-unknown` when only its unknown labels could tell. */
+export type NamespaceMatch = 'match' | 'no-match' | 'labels-unknown';
+
+/**
+ * A rule without `namespaces` applies everywhere; otherwise every given
+ * criterion must match. Names are judged first: a rule whose name globs
+ * exclude the namespace does not apply, whatever its labels.
+ */
+export function matchNamespace(rule: Pick<Rule, 'namespaces'>, namespace: NamespaceFacts): NamespaceMatch {
   const match = rule.namespaces;
-  if (!match) return true;
-  if (match.names && !match.names.some((glob) => globMatches(glob, namespace.name))) return false;
-  if (match.selector && !matchesLabelSelector(match.selector, namespace.labels)) return false;
-  return true;
+  if (!match) return 'match';
+  if (match.names && !match.names.some((glob) => globMatches(glob, namespace.name))) return 'no-match';
+  if (!match.selector) return 'match';
+  if (namespace.labels === undefined) return 'labels-unknown';
+  return matchesLabelSelector(match.selector, namespace.labels) ? 'match' : 'no-match';
 }
 
 /** Kubernetes label selector semantics: matchLabels and matchExpressions all hold. */
@@ -160,8 +194,13 @@ function listMatches(tagValue: string, name: string): boolean {
 }
 
 const globCache = new Map<string, (text: string) => boolean>();
+/** Characters that make a glob more than a name (picomatch's, and the escape). */
+const GLOB_SYNTAX = /[*?[\]{}()!+@\\]/;
 
 function globMatches(glob: string, text: string): boolean {
+  // Most tag values are plain names (kubernetes.namespaces=checkout-prod): equality, no compiled
+  // matcher (a cluster's worth of identities would otherwise keep thousands of them).
+  if (!GLOB_SYNTAX.test(glob)) return glob === text;
   let matcher = globCache.get(glob);
   if (!matcher) {
     matcher = picomatch(glob, { dot: true });

@@ -1,8 +1,8 @@
 import { CLIENT_ID_ANNOTATION, DEFAULT_SERVICE_ACCOUNT, SERVICE_ACCOUNT_TOKEN_EXPIRATION_ANNOTATION, TENANT_ID_ANNOTATION } from '../identity/constants.js';
 import { parseGoInt } from '../identity/go-strconv.js';
-import type { CredentialResolution, IdentityResolution, ManagedIdentity, NamespaceRecord } from '../identity/managed-identity.js';
+import type { CredentialResolution, IdentityResolution, ManagedIdentity, NamespaceFacts } from '../identity/managed-identity.js';
 import { isValidTokenExpiration } from '../identity/token-expiration.js';
-import { approveIdentity, matchesNamespace } from './approval.js';
+import { approveIdentity, matchNamespace } from './approval.js';
 import type { Action, PolicySpec } from './schema.js';
 
 /** Closed set of validation reason codes: messages, audit annotations and metric labels. */
@@ -20,6 +20,7 @@ export const VALIDATION_REASONS = [
   'DefaultServiceAccount',
   'MissingUseLabel',
   'ServiceAccountNotFound',
+  'NamespaceUnavailable',
 ] as const;
 export type ValidationReason = (typeof VALIDATION_REASONS)[number];
 
@@ -30,6 +31,8 @@ export interface Finding {
   readonly code: 400 | 403;
   /** The whole sentence kubectl shows, ending with `[Reason]`. */
   readonly message: string;
+  /** The policy rule the finding comes from, when one does (reports name it). */
+  readonly rule?: string;
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -42,7 +45,8 @@ export function isGuid(value: string): boolean {
 export interface Subject {
   /** e.g. `ServiceAccount checkout-prod/checkout-api` or `Deployment checkout-prod/web`. */
   readonly object: string;
-  readonly namespace: NamespaceRecord;
+  /** Its labels may be unknown: rules that need them yield `NamespaceUnavailable`, never a guess. */
+  readonly namespace: NamespaceFacts;
   readonly serviceAccountName: string;
 }
 
@@ -105,7 +109,10 @@ export function checkBinding(policy: PolicySpec, subject: Subject, facts: Bindin
   const bound = `${who} is not allowed to use client ID ${clientId} (${describeIdentity(identity)})`;
   const approval = approveIdentity(policy, identity, subject.namespace);
   for (const failure of approval.failures) {
-    findings.push(finding('IdentityNotApproved', failure.action, 403, `${bound}: ${failure.problem}. ${failure.fix}`));
+    findings.push({ ...finding('IdentityNotApproved', failure.action, 403, `${bound}: ${failure.problem}. ${failure.fix}`), ...(failure.rule ? { rule: failure.rule } : {}) });
+  }
+  if (approval.unevaluatedRules.length > 0 && subject.namespace.labels === undefined) {
+    findings.push(namespaceUnavailable(policy, `${who} uses client ID ${clientId} (${describeIdentity(identity)})`, approval.unevaluatedRules, subject.namespace));
   }
 
   const tenant = facts.annotations[TENANT_ID_ANNOTATION];
@@ -135,6 +142,8 @@ export function isBindingAdmitted(resolution: IdentityResolution, findings: read
 /** Subject, audience and (when configured) issuer must all match one credential. */
 export function checkFederatedCredential(policy: PolicySpec, subject: Subject, identity: ManagedIdentity, facts: CredentialFacts): Finding[] {
   const expectedSubject = `system:serviceaccount:${subject.namespace.name}:${subject.serviceAccountName}`;
+  // Not given is not "trusts nothing": nothing to check, and nothing to report as missing.
+  if (facts.credentials.status === 'unknown') return [];
   if (facts.credentials.status === 'unavailable') {
     return [finding('InventoryUnavailable', policy.onInventoryUnavailable, 403,
       `${describeSubject(subject)}: the federated credentials of managed identity ${identity.name} cannot be read now (${facts.credentials.reason}), so the trust for ${expectedSubject} cannot be checked. Retry in a few minutes.`)];
@@ -194,15 +203,36 @@ export function checkPodTemplate(policy: PolicySpec, subject: Subject, facts: Po
         'Azure SDKs prefer the secret over the federated token. Remove the secret and rely on the injected token.'));
   }
   if (subject.serviceAccountName === DEFAULT_SERVICE_ACCOUNT) {
+    const unevaluated: string[] = [];
     for (const rule of policy.rules) {
-      if (rule.forbidDefaultServiceAccount && matchesNamespace(rule, subject.namespace)) {
-        findings.push(finding('DefaultServiceAccount', rule.action, 403,
+      if (!rule.forbidDefaultServiceAccount) continue;
+      const match = matchNamespace(rule, subject.namespace);
+      if (match === 'labels-unknown') unevaluated.push(rule.name);
+      if (match !== 'match') continue;
+      findings.push({
+        ...finding('DefaultServiceAccount', rule.action, 403,
           `${subject.object} uses the default ServiceAccount with workload identity, which rule "${rule.name}" forbids in namespace ${subject.namespace.name}. ` +
-            'Create a dedicated ServiceAccount for this workload and set spec.serviceAccountName.'));
-      }
+            'Create a dedicated ServiceAccount for this workload and set spec.serviceAccountName.'),
+        rule: rule.name,
+      });
+    }
+    if (unevaluated.length > 0 && subject.namespace.labels === undefined) {
+      findings.push(namespaceUnavailable(policy, `${subject.object} uses the default ServiceAccount with workload identity`, unevaluated, subject.namespace));
     }
   }
   return findings;
+}
+
+/**
+ * Rules that need the labels of a namespace whose labels are unknown: named
+ * for what it is, with the caller's reason, and the policy's
+ * `onNamespaceUnavailable` action (deny by default: never fail open).
+ */
+function namespaceUnavailable(policy: PolicySpec, what: string, rules: readonly string[], namespace: NamespaceFacts & { labels?: undefined }): Finding {
+  const named = rules.map((r) => `"${r}"`).join(', ');
+  const reason = 'unknownBecause' in namespace ? namespace.unknownBecause : 'they were not read';
+  return finding('NamespaceUnavailable', policy.onNamespaceUnavailable, 403,
+    `${what}, and ${rules.length === 1 ? 'rule' : 'rules'} ${named} cannot be evaluated: ${rules.length === 1 ? 'it needs' : 'they need'} the labels of namespace ${namespace.name}, which are unknown: ${reason}.`);
 }
 
 /** A client ID change on UPDATE: running pods keep the old identity until restarted. */

@@ -24,8 +24,15 @@ export class PolicyFile {
   private lastText: string | undefined;
   private watcher: FileWatch | undefined;
   private lastError: string | undefined;
+  private readonly listeners = new Set<(policy: PolicySpec) => void>();
 
   constructor(private readonly options: PolicyFileOptions) {}
+
+  /** Calls `listener` with each new policy put in force (not the first); returns the unsubscribe. */
+  subscribe(listener: (policy: PolicySpec) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
 
   /**
    * Loads the first policy; rejects when it is bad, with one line naming the
@@ -88,6 +95,7 @@ export class PolicyFile {
     this.lastError = undefined;
     this.options.onReload?.('loaded');
     this.options.log.info({ path: this.options.path, rules: parsed.policy.spec.rules.length }, 'policy loaded');
+    for (const listener of this.listeners) listener(parsed.policy.spec);
   }
 
   private reject(error: string): void {

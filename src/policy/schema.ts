@@ -52,6 +52,35 @@ const Rule = z
   });
 export type Rule = z.infer<typeof Rule>;
 
+/**
+ * Who creates pods (and ReplicaSets, Jobs) on behalf of workloads already
+ * admitted: kube-controller-manager, as itself or, with
+ * --use-service-account-credentials (kubeadm, AKS), as one kube-system
+ * ServiceAccount per controller. The deployment controller creates the
+ * ReplicaSet of every rollout, the CronJob controller the Jobs.
+ */
+export const DEFAULT_TRUSTED_CONTROLLERS = [
+  'system:kube-controller-manager',
+  'system:serviceaccount:kube-system:replicaset-controller',
+  'system:serviceaccount:kube-system:deployment-controller',
+  'system:serviceaccount:kube-system:statefulset-controller',
+  'system:serviceaccount:kube-system:daemon-set-controller',
+  'system:serviceaccount:kube-system:job-controller',
+  'system:serviceaccount:kube-system:cronjob-controller',
+  'system:serviceaccount:kube-system:replication-controller',
+] as const;
+
+/** Where the validator denies and where it only reports (docs/policy.md "Where it enforces and what it only reports"). */
+const Enforcement = z.strictObject({
+  /** An UPDATE that leaves the binding as it was. */
+  existingBindings: Action.default('warn'),
+  /** Objects a trusted controller creates for a workload it owns (controller ownerReference). */
+  controllerPods: Action.default('warn'),
+  /** Username or group globs of the request's userInfo. */
+  trustedControllers: z.array(z.string().min(1)).default([...DEFAULT_TRUSTED_CONTROLLERS]),
+});
+export type Enforcement = z.infer<typeof Enforcement>;
+
 export const PolicySchema = z.strictObject({
   apiVersion: z.literal('wi-admission.io/v1', { error: 'must be wi-admission.io/v1' }),
   kind: z.literal('IdentityPolicy', { error: 'must be IdentityPolicy' }),
@@ -66,6 +95,9 @@ export const PolicySchema = z.strictObject({
       onInventoryUnavailable: Action.default('deny'),
       onMissingFederatedCredential: Action.default('warn'),
       onClientSecretInPod: Action.default('warn'),
+      /** A rule needs the labels of a namespace that cannot be read (new bindings; others get warn). */
+      onNamespaceUnavailable: Action.default('deny'),
+      enforcement: Enforcement.prefault({}),
       /** What happens when nothing approves an identity for a namespace; default deny. */
       defaultAction: Action.default('deny'),
       rules: z.array(Rule).default([]),

@@ -7,6 +7,7 @@ import { readTag } from '../policy/approval.js';
 import type { Finding, Subject } from '../policy/evaluate.js';
 import type { PolicySpec } from '../policy/schema.js';
 import { checkBindingWithCredentials, isExemptNamespace, lookupBindingIdentity } from '../admission/binding-check.js';
+import { capNotGivenFindings, namespaceNotGiven } from '../check/not-given.js';
 
 /** Identity tags shown in the inventory (Azure tag names are case-insensitive). */
 export const OWNER_TAG = 'owner';
@@ -40,8 +41,13 @@ export interface InventoryRow {
 
 export interface InventoryInput {
   readonly serviceAccounts: readonly ServiceAccountRecord[];
-  /** A namespace missing here has no labels. */
   readonly namespaces: ReadonlyMap<string, NamespaceRecord>;
+  /**
+   * True when `namespaces` holds every Namespace (listed from a cluster): one
+   * missing does not exist and has no labels. False when they come from
+   * files: one missing was not given, its labels are unknown (not-given.ts).
+   */
+  readonly namespacesComplete: boolean;
   /** Undefined without `--identities`: every client ID is then unavailable. */
   readonly directory: IdentityDirectory | undefined;
   /** Undefined: rows are `unchecked`. */
@@ -70,7 +76,7 @@ export async function buildInventoryRows(input: InventoryInput): Promise<Invento
 }
 
 async function buildRow(input: InventoryInput, sa: ServiceAccountRecord): Promise<InventoryRow> {
-  const namespace = input.namespaces.get(sa.namespace) ?? { name: sa.namespace, labels: {} };
+  const namespace = input.namespaces.get(sa.namespace) ?? (input.namespacesComplete ? { name: sa.namespace, labels: {} } : namespaceNotGiven(sa.namespace));
   const resolution = await lookupBindingIdentity(input.directory, sa.annotations);
   const identity = identityOf(resolution);
   const base = {
@@ -89,7 +95,8 @@ async function buildRow(input: InventoryInput, sa: ServiceAccountRecord): Promis
 
   const subject: Subject = { object: `ServiceAccount ${sa.namespace}/${sa.name}`, namespace, serviceAccountName: sa.name };
   const deps = { identities: input.directory, audience: input.audience, oidcIssuer: input.oidcIssuer };
-  const findings = await checkBindingWithCredentials(policy, deps, subject, sa.annotations, resolution);
+  const checked = await checkBindingWithCredentials(policy, deps, subject, sa.annotations, resolution);
+  const findings = namespace.labels === undefined ? capNotGivenFindings(checked) : checked;
   return {
     ...base,
     status: statusOf(findings),

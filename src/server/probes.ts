@@ -9,6 +9,8 @@ export interface ReadinessChecks {
   identityInventory: boolean;
   /** With --cert-mode self: the Secret is settled and the CA bundle written. */
   caBundle: boolean;
+  /** The admission listener is bound (the probe listener opens first). */
+  listening: boolean;
   notShuttingDown: boolean;
 }
 

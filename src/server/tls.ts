@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
@@ -38,6 +39,27 @@ export async function loadKeyPair(dir: string): Promise<KeyPair> {
     return { cert, key, notAfter: new Date(x509.validTo), fingerprint };
   } catch (err) {
     throw new AppError('WIA_ERR_TLS_KEYPAIR_INVALID', `the key pair in ${dir} cannot be used: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * At start: `--webhook-cert-dir` must be a directory the server can read
+ * (the Secret volume, or the directory cert-manager fills), and with
+ * `create` (self-managed certificates) one it can make and write. A pair
+ * missing from a readable directory is not an error here: it may still be
+ * on its way, and the server waits for it, not ready.
+ */
+export async function checkCertificateDirectory(dir: string, options: { create: boolean }): Promise<void> {
+  try {
+    if (options.create) {
+      await mkdir(dir, { recursive: true });
+      await access(dir, constants.W_OK);
+    }
+    await readdir(dir);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const reason = e.code === 'ENOENT' ? 'it does not exist' : e.code === 'ENOTDIR' ? 'it is not a directory' : e.code === 'EACCES' ? 'permission denied' : e.message;
+    throw new AppError('WIA_ERR_TLS_DIR_UNUSABLE', `--webhook-cert-dir ${dir} cannot be used: ${reason}`, { cause: err });
   }
 }
 

@@ -11,12 +11,15 @@ import type { DecodedReview } from '../../src/admission/review.js';
 import type { FederatedCredential, ManagedIdentity } from '../../src/identity/managed-identity.js';
 import { parsePolicy } from '../../src/policy/schema.js';
 import { FakeServiceAccountLookup } from '../helpers/fake-service-accounts.js';
+import { inlineCredentials } from '../helpers/inline-credentials.js';
 
 interface Fixture {
   description: string;
   given: {
     policy: unknown | null;
     namespaces?: { name: string; labels?: Record<string, string> }[];
+    /** Namespaces neither cached nor readable: the live GET fails (API server trouble). */
+    unreadableNamespaces?: string[];
     serviceAccounts?: { name: string; namespace: string; annotations?: Record<string, string> }[];
     /** `az identity list`-shaped records; `federatedCredentials` inline. */
     identities?: (Omit<ManagedIdentity, 'subscriptionId' | 'resourceGroup' | 'tags'> & { resourceGroup?: string; tags?: Record<string, string>; federatedCredentials?: FederatedCredential[] })[];
@@ -24,7 +27,7 @@ interface Fixture {
     inventory?: 'unavailable';
     audience?: string;
     oidcIssuer?: string;
-    request: { kind: string; namespace: string; operation?: string; object: unknown; oldObject?: unknown };
+    request: { kind: string; namespace: string; operation?: string; object: unknown; oldObject?: unknown; userInfo?: unknown };
   };
   expect: {
     allowed: boolean;
@@ -55,7 +58,7 @@ class FakeDirectory implements IdentityDirectory {
   }
   async federatedCredentials(identity: ManagedIdentity) {
     this.credentialCalls++;
-    return { status: 'found' as const, credentials: identity.federatedCredentials ?? [] };
+    return inlineCredentials(identity);
   }
 }
 
@@ -80,6 +83,7 @@ for (const file of files) {
           operation: given.request.operation ?? 'CREATE',
           object: given.request.object,
           oldObject: given.request.oldObject,
+          ...(given.request.userInfo !== undefined ? { userInfo: given.request.userInfo } : {}),
         },
       } satisfies DecodedReview,
       {
@@ -87,7 +91,10 @@ for (const file of files) {
         serviceAccounts: new FakeServiceAccountLookup((given.serviceAccounts ?? []).map((sa) => ({ ...sa, annotations: sa.annotations ?? {} }))),
         namespaces: {
           getCached: (name) => namespaces.get(name),
-          getLive: async (name) => namespaces.get(name),
+          getLive: async (name) => {
+            if (given.unreadableNamespaces?.includes(name)) throw new Error(`GET /api/v1/namespaces/${name}: 503 Service Unavailable`);
+            return namespaces.get(name);
+          },
           hasSynced: () => true,
           size: () => namespaces.size,
         },

@@ -50,7 +50,8 @@ void t.test('reads `az identity list -o json` output as it is', async (t) => {
       subscriptionId: SUB,
       resourceGroup: 'rg-billing-prod',
       tags: { owner: 'billing-team', 'kubernetes.namespaces': 'billing-*' },
-      federatedCredentials: [],
+      // az identity list does not print them: unknown, not "trusts nothing".
+      federatedCredentials: 'unknown',
     },
     {
       clientId: '0D5E8A7C-1111-4222-8333-944455556666',
@@ -61,7 +62,7 @@ void t.test('reads `az identity list -o json` output as it is', async (t) => {
       subscriptionId: SUB,
       resourceGroup: 'rg-shared',
       tags: {},
-      federatedCredentials: [],
+      federatedCredentials: 'unknown',
     },
   ]);
   t.strictSame(Object.keys(identities[0] ?? {}).includes('location'), false, 'fields the inventory does not use are dropped');
@@ -174,7 +175,12 @@ void t.test('FileIdentitySource reads the file on every listing and names it in 
   t.equal(source.description, `file:${path}`);
   const first = await source.listIdentities();
   t.equal(first.length, 2);
-  t.same(await source.listFederatedCredentials(first[0]!), [], 'the file lists every credential there is');
+  // az identity list prints no federatedCredentials: unknown, which the source cannot list (never "trusts nothing").
+  await t.rejects(source.listFederatedCredentials(first[0]!), { message: /gives no federatedCredentials for id-billing-worker-prod$/ });
+  await writeFile(path, JSON.stringify([{ ...(JSON.parse(AZ_IDENTITY_LIST) as object[])[0], federatedCredentials: [] }]));
+  const [trustsNothing] = await source.listIdentities();
+  t.same(trustsNothing?.federatedCredentials, [], 'an explicit empty list is kept: it trusts nothing');
+  t.same(await source.listFederatedCredentials(trustsNothing!), [], 'and lists as such');
 
   await writeFile(path, '[]');
   t.same(await source.listIdentities(), [], 'an edit is seen by the next listing');

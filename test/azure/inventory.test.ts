@@ -418,3 +418,40 @@ void t.test('options are validated where they enter', async (t) => {
     t.match((err as Error | undefined)?.message, message);
   }
 });
+
+void t.test('credentials a file does not give are unknown, not none, and the listing says how many', async (t) => {
+  const listed: unknown[] = [];
+  const { inventory, source } = build(t, { hooks: { onListed: (summary) => void listed.push(summary) } });
+  const unknown = identity(1, { federatedCredentials: 'unknown' });
+  const none = identity(2, { federatedCredentials: [] });
+  source.identities = [unknown, none, identity(3, { federatedCredentials: 'unknown', resourceGroup: 'rg-3' })];
+  t.equal(inventory.summary(), undefined, 'nothing before the first listing');
+  inventory.start();
+  await flush();
+  t.same(await inventory.federatedCredentials(unknown), { status: 'unknown', reason: 'fake:identities gives no federatedCredentials for id-1' });
+  t.same(await inventory.federatedCredentials(none), { status: 'found', credentials: [] }, 'an explicit empty list trusts nothing');
+  t.equal(source.credentialCalls, 0, 'neither asks the source');
+  const summary = { identities: 3, duplicates: 0, unknownCredentials: [{ source: 'fake:identities', count: 2, examples: ['rg-1/id-1', 'rg-3/id-3'] }] };
+  t.same(inventory.summary(), summary);
+  t.same(listed, [summary], 'reported after the listing');
+});
+
+void t.test('credential lists not asked for within credentialIdleMs are dropped by the sweep, not refreshed', async (t) => {
+  const { inventory, source, time } = build(t, { refreshIntervalMs: 5 * MIN, credentialIdleMs: 8 * MIN });
+  const a = identity(1);
+  const b = identity(2);
+  source.identities = [a, b];
+  inventory.start();
+  await flush();
+  await inventory.federatedCredentials(a);
+  await inventory.federatedCredentials(b);
+  t.equal(source.credentialCalls, 2);
+  await time.advance(4 * MIN);
+  await inventory.federatedCredentials(a);
+  await time.advance(1 * MIN);
+  t.equal(source.credentialCalls, 4, 'both refreshed after the first scheduled listing (each asked within 8 min)');
+  await time.advance(5 * MIN);
+  t.equal(source.credentialCalls, 5, 'at 10 min only a (asked at 4 min) is refreshed; b (asked at 0) is idle and dropped');
+  await inventory.federatedCredentials(b);
+  t.equal(source.credentialCalls, 6, 'b is fetched again when asked');
+});

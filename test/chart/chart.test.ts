@@ -91,8 +91,18 @@ void t.test('restricted pod security, least-privilege RBAC, service and disrupti
   const role = find(objects, 'ClusterRole') as unknown as { rules: unknown[] };
   t.same(role.rules, [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] }], 'exactly what the server calls without a policy');
   const withPolicy = find(render(['--set', 'certificates.mode=cert-manager', ...POLICY]), 'ClusterRole') as unknown as { rules: unknown[] };
-  t.same(withPolicy.rules, [{ apiGroups: [''], resources: ['serviceaccounts', 'namespaces'], verbs: ['get', 'list', 'watch'] }], 'and Namespaces with one (policy selectors)');
-  t.notOk(objects.some((o) => o.kind === 'Role' || o.kind === 'RoleBinding'), 'no namespaced permissions (no secret writes in these modes)');
+  t.same(withPolicy.rules, [
+    { apiGroups: [''], resources: ['serviceaccounts', 'namespaces'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['wgpolicyk8s.io'], resources: ['policyreports'], verbs: ['get', 'list', 'create', 'update', 'delete'] },
+    { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
+  ], 'and with one: Namespaces (policy selectors), and the drift audit\'s PolicyReports and Events');
+  t.notOk(objects.some((o) => o.kind === 'Role' || o.kind === 'RoleBinding'), 'no namespaced permissions without a policy (no secret writes in these modes, no audit Lease)');
+  const policyRole = find(render(['--set', 'certificates.mode=cert-manager', ...POLICY]), 'Role') as unknown as { metadata: { namespace: string }; rules: unknown[] };
+  t.equal(policyRole.metadata.namespace, 'wi-system', 'the audit Lease in the release namespace');
+  t.same(policyRole.rules, [
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['wi'], verbs: ['get', 'update'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+  ], 'one Lease, by name (create cannot be limited by name)');
   t.match(find(objects, 'Service'), { spec: { ports: [{ port: 443, targetPort: 'webhook' }] } });
   t.match(find(objects, 'PodDisruptionBudget'), { spec: { minAvailable: 1 } });
   t.ok(find(objects, 'Certificate'), 'cert-manager Certificate in that mode');
@@ -114,8 +124,16 @@ void t.test('self-managed certificates (the default): writable cert dir, and RBA
   ]);
   t.same((find(render(POLICY), 'ClusterRole') as unknown as { rules: unknown[] }).rules, [
     { apiGroups: [''], resources: ['serviceaccounts', 'namespaces'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['wgpolicyk8s.io'], resources: ['policyreports'], verbs: ['get', 'list', 'create', 'update', 'delete'] },
+    { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
     { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: ['wi'], verbs: ['get', 'update'] },
-  ], 'with a policy: Namespaces, and the CA bundle into both configurations');
+  ], 'with a policy: Namespaces, the audit\'s reports and Events, and the CA bundle into both configurations');
+  t.same((find(render(POLICY), 'Role') as unknown as { rules: unknown[] }).rules, [
+    { apiGroups: [''], resources: ['secrets'], resourceNames: ['wi-tls'], verbs: ['get', 'update'] },
+    { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['wi'], verbs: ['get', 'update'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+  ], 'with a policy: its Secret and the audit Lease');
   t.same((find(objects, 'Role') as unknown as { rules: unknown[] }).rules, [
     { apiGroups: [''], resources: ['secrets'], resourceNames: ['wi-tls'], verbs: ['get', 'update'] },
     { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
@@ -145,4 +163,24 @@ void t.test('bad values fail at install time with a clear message', async (t) =>
     [['--set', 'azureTenantID=t', '--set', 'server.tlsMinVersion=1.1'], /tlsMinVersion/],
   ];
   for (const [args, pattern] of cases) t.match(renderError(args), pattern, args.join(' '));
+});
+
+void t.test('the drift audit: its Lease named by the release, and the PolicyReport CRD only on request', async (t) => {
+  const objects = render(POLICY);
+  const args = (find(objects, 'Deployment') as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } }).spec.template.spec.containers[0]?.args ?? [];
+  t.ok(args.includes('--audit-lease=wi'), 'the Lease the Role names');
+  t.notOk(find(objects, 'CustomResourceDefinition'), 'no CRD by default (Kyverno or Policy Reporter may own it)');
+  const crd = find(render([...POLICY, '--set', 'audit.policyReports.installCRD=true']), 'CustomResourceDefinition') as unknown as {
+    metadata: { name: string; annotations: Record<string, string> };
+    spec: { group: string; scope: string; names: { kind: string; plural: string }; versions: { name: string; served: boolean; storage: boolean; schema: { openAPIV3Schema: { properties: Record<string, { properties?: Record<string, unknown>; items?: { required?: string[]; properties: Record<string, { enum?: string[] }> } }> } } }[] };
+  };
+  t.equal(crd.metadata.name, 'policyreports.wgpolicyk8s.io');
+  t.equal(crd.metadata.annotations['helm.sh/resource-policy'], 'keep', 'kept on uninstall: other tools write reports too');
+  t.match(crd.spec, { group: 'wgpolicyk8s.io', scope: 'Namespaced', names: { kind: 'PolicyReport', plural: 'policyreports' } });
+  const version = crd.spec.versions[0];
+  t.match(version, { name: 'v1alpha2', served: true, storage: true });
+  const schema = version?.schema.openAPIV3Schema.properties ?? {};
+  t.same(Object.keys(schema.summary?.properties ?? {}).sort(), ['error', 'fail', 'pass', 'skip', 'warn']);
+  t.same(schema.results?.items?.properties.result?.enum, ['pass', 'fail', 'warn', 'error', 'skip']);
+  t.same(schema.results?.items?.required, ['policy']);
 });

@@ -2,6 +2,7 @@
 // codes, and errors that are one line saying what to do (no JSON log, no
 // stack, no help text dumped after a typo).
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 
@@ -56,8 +57,15 @@ spec:
       containers: [{ name: api, image: api:1 }]
 `;
 
+/** What `az identity list -o json` gives: the example identities without their federated credentials. */
+function azIdentityList(): string {
+  const identities = JSON.parse(readFileSync(EXAMPLES.identities, 'utf8')) as Record<string, unknown>[];
+  return JSON.stringify(identities.map(({ federatedCredentials: _omitted, ...identity }) => identity));
+}
+
 function workspace(t: Test): string {
   return t.testdir({
+    'az-identity-list.json': azIdentityList(),
     deploy: { 'app.yaml': `${SERVICE_ACCOUNT}---\n${DEPLOYMENT}` },
     empty: {},
     'not-json.json': 'this is { not json\n',
@@ -164,4 +172,54 @@ void t.test('a path without Kubernetes objects fails the check (exit 2), unless 
   const allowed = await wiAdmission(['check', '-f', 'empty/', '--allow-empty', ...args], { cwd });
   t.equal(allowed.code, 0);
   t.equal(allowed.stdout, '0 objects checked: 0 errors, 0 warnings\n');
+});
+
+void t.test('identities without federatedCredentials (az identity list): unknown, not "trusts nothing": no finding, one stderr note saying how to give them', async (t) => {
+  const cwd = workspace(t);
+  const note =
+    'file:az-identity-list.json gives no federatedCredentials for 2 identities (rg-checkout-prod/id-checkout-api-prod, rg-billing-prod/id-billing-worker-prod): ' +
+    'their federated credentials are unknown, so the federated credential check is skipped for them; ' +
+    'add to each item the output of az identity federated-credential list --identity-name <name> --resource-group <group> -o json as federatedCredentials, or use an arm: source';
+  const check = await wiAdmission(['check', '-f', 'deploy/', '--objects', EXAMPLES.objects, '--policy', EXAMPLES.policy, '--identities', 'file:az-identity-list.json'], { cwd });
+  t.equal(check.code, 0, check.stderr);
+  t.equal(check.stdout, '2 objects checked: 0 errors, 0 warnings\n', 'an approved binding has no finding at all');
+  t.equal(oneLine(t, check), `wi-admission check: ${note}`);
+  const inventory = await wiAdmission(['inventory', '--objects', EXAMPLES.objects, '--policy', EXAMPLES.policy, '--identities', 'file:az-identity-list.json', '-o', 'json'], { cwd });
+  t.equal(inventory.code, 0, inventory.stderr);
+  const rows = JSON.parse(inventory.stdout) as { serviceAccount: string; reasons: string[] }[];
+  t.notOk(rows.some((r) => r.reasons.includes('NoMatchingFederatedCredential')), 'inventory reports no missing credential either');
+  t.equal(oneLine(t, inventory), `wi-admission inventory: ${note}`);
+  // The same identities with their credentials: the check runs, and finds batch-runner's missing one.
+  const withCredentials = await wiAdmission(['check', '-f', '-', '--objects', EXAMPLES.objects, '--policy', EXAMPLES.policy, '--identities', `file:${EXAMPLES.identities}`], {
+    cwd,
+    stdin: SERVICE_ACCOUNT.replace('name: checkout-api', 'name: batch-runner'),
+  });
+  t.match(withCredentials.stdout, /\[NoMatchingFederatedCredential\]/, 'given credentials are still checked');
+  t.equal(withCredentials.stderr, '', 'and nothing is noted');
+});
+
+void t.test('a Namespace check was not given: the rule that needs its labels says so and how to give it, a warning (exit 0), never "the namespace has none"', async (t) => {
+  const cwd = workspace(t);
+  const args = ['--policy', EXAMPLES.policy, '--identities', `file:${EXAMPLES.identities}`];
+  const alone = await wiAdmission(['check', '-f', '-', ...args], { cwd, stdin: SERVICE_ACCOUNT });
+  t.equal(alone.code, 0, alone.stdout);
+  t.equal(
+    alone.stdout,
+    '<stdin>:1: warning: ServiceAccount checkout-prod/checkout-api uses client ID 6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e2 (managed identity id-checkout-api-prod, resource group rg-checkout-prod), ' +
+      'and rule "team-must-own-identity" cannot be evaluated: it needs the labels of namespace checkout-prod, which are unknown: the Namespace was not given: ' +
+      'include its manifest in the input, or give --objects FILE with it, or --kubeconfig to read it from the cluster. [NamespaceUnavailable]\n\n1 object checked: 0 errors, 1 warning\n',
+  );
+  t.notMatch(alone.stdout, /has none/);
+  const namespace = (owner: string): string => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: checkout-prod\n  labels: { platform.example.com/owner: ${owner} }\n---\n`;
+  const given = await wiAdmission(['check', '-f', '-', ...args], { cwd, stdin: namespace('checkout-team') + SERVICE_ACCOUNT });
+  t.equal(given.code, 0);
+  t.equal(given.stdout, '1 object checked: 0 errors, 0 warnings\n', 'with the manifest, the rule is evaluated and approves');
+  const otherOwner = await wiAdmission(['check', '-f', '-', ...args], { cwd, stdin: namespace('billing-team') + SERVICE_ACCOUNT });
+  t.equal(otherOwner.code, 1, 'and denies for a namespace of another team');
+  t.match(otherOwner.stdout, /error: .*\[IdentityNotApproved\]/);
+  const fromObjects = await wiAdmission(['check', '-f', '-', ...args, '--objects', EXAMPLES.objects], { cwd, stdin: SERVICE_ACCOUNT });
+  t.equal(fromObjects.stdout, '1 object checked: 0 errors, 0 warnings\n', 'from --objects too');
+  const sarif = await wiAdmission(['check', '-f', '-', ...args, '-o', 'sarif'], { cwd, stdin: SERVICE_ACCOUNT });
+  const results = (JSON.parse(sarif.stdout) as { runs: { results: { ruleId: string; level: string }[] }[] }).runs[0]?.results;
+  t.same(results?.map((r) => [r.ruleId, r.level]), [['NamespaceUnavailable', 'warning']], 'SARIF: a warning, not an error');
 });

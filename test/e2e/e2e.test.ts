@@ -85,7 +85,7 @@ void t.test('a real kube-apiserver calls the webhooks', { skip: binaries.ok ? fa
   t.teardown(() => server.shutdown());
   await eventually(async () => (await getText(server.healthPort, '/readyz')).status === 200, 30_000, 'webhook ready with the chart\'s RBAC only');
   const secret = await core.readNamespacedSecret({ name: 'wi-tls', namespace: 'wi-system' });
-  t.same(Object.keys(secret.data ?? {}).sort(), ['ca.crt', 'tls.crt', 'tls.key'], 'the server created its certificate Secret');
+  t.same(Object.keys(secret.data ?? {}).sort(), ['ca.crt', 'signing-ca.crt', 'signing-ca.key', 'tls.crt', 'tls.key'], 'the server created its certificate Secret');
   const caBundle = Buffer.from(secret.data?.['ca.crt'] ?? '', 'base64').toString('base64');
   t.equal((await admission.readMutatingWebhookConfiguration({ name: 'wi' })).webhooks?.[0]?.clientConfig.caBundle, caBundle, 'and wrote its CA into the mutating configuration');
   t.equal((await admission.readValidatingWebhookConfiguration({ name: 'wi' })).webhooks?.[0]?.clientConfig.caBundle, caBundle, 'and into the validating one');

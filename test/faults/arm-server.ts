@@ -7,7 +7,7 @@
 // (no instance discovery), and HTTPS_PROXY tunnels it to FakeArm, whose
 // certificate also names it; NODE_EXTRA_CA_CERTS trusts FakeArm's CA, so TLS
 // verification stays on throughout. ARM itself is --arm-endpoint.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Test } from 'tap';
 import { writeDevCertificates } from '../../src/certs/issue.js';
+import { stopChild } from '../helpers/child-process.js';
 import { FakeArm, type FakeArmIdentity } from '../helpers/fake-arm.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';
 import { eventually, getText, post } from '../helpers/https-client.js';
@@ -55,6 +56,8 @@ export interface ArmServer {
   logLines(): Record<string, unknown>[];
   /** The serving private key (for the log hygiene check). */
   readonly servingKey: string;
+  /** The CA of the serving certificate, for clients of the admission port. */
+  readonly ca: string;
   validate(uid: string, clientId: string): Promise<ReviewResponse>;
   ready(): Promise<boolean>;
 }
@@ -63,9 +66,10 @@ export interface ArmServer {
  * Starts FakeArm (two identities in one subscription, the checkout one with a
  * federated credential for checkout-prod/checkout-api), FakeKubeApi (the
  * checkout-prod Namespace and ServiceAccount), the CONNECT proxy and the
- * server with the example policy. `prepare` runs before the server starts.
+ * server with the example policy. `prepare` runs before the server starts;
+ * `certificateValidDays` shortens the serving certificate's validity.
  */
-export async function startArmServer(t: Test, args: string[], prepare: (arm: FakeArm) => void = () => undefined): Promise<ArmServer> {
+export async function startArmServer(t: Test, args: string[], prepare: (arm: FakeArm) => void = () => undefined, options: { certificateValidDays?: number } = {}): Promise<ArmServer> {
   const dir = t.testdir({});
   const arm = new FakeArm();
   await arm.start({ extraHosts: [AUTHORITY_HOST] });
@@ -92,7 +96,7 @@ export async function startArmServer(t: Test, args: string[], prepare: (arm: Fak
   api.putServiceAccount('checkout-prod', 'checkout-api', clientIdAnnotation(CHECKOUT));
 
   const certDir = join(dir, 'certs');
-  await writeDevCertificates(certDir, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  await writeDevCertificates(certDir, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], ...(options.certificateValidDays === undefined ? {} : { validDays: options.certificateValidDays }) });
   const ca = readFileSync(join(certDir, 'ca.crt'), 'utf8');
   writeFileSync(join(dir, 'arm-ca.crt'), arm.caCert);
 
@@ -132,6 +136,7 @@ export async function startArmServer(t: Test, args: string[], prepare: (arm: Fak
     output: () => output,
     logLines: () => parseLogLines(output),
     servingKey: readFileSync(join(certDir, 'tls.key'), 'utf8'),
+    ca,
     validate: async (uid, clientId) => {
       const res = await post(ports.webhookPort, '/validate', serviceAccountReview(uid, clientId), { ca });
       if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.body}`);
@@ -190,13 +195,4 @@ async function startConnectProxy(route: (hostAndPort: string) => number | undefi
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
     },
   };
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }

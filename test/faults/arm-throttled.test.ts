@@ -67,7 +67,9 @@ void t.test('slow pages: lookups wait at most their bound, answering before the 
   t.ok(earlyAt < (await listingEnd(0)), 'answered before the first listing ended');
   await eventually(() => s.ready(), 30_000, 'ready after the slow first listing');
 
-  // Federated credentials listed once, quickly, so what follows only waits on listings.
+  // Federated credentials listed once, quickly, so what follows only waits on listings. The drift
+  // audit asks for them as soon as the inventory loads: wait for that answer (at the slow pace) first.
+  await eventually(() => armRequests(s).some((r) => /\/federatedIdentityCredentials/.test(r.url) && r.answeredAt !== undefined), 30_000, 'the audit\'s credential listing');
   s.arm.delayMs = 0;
   t.same(await s.validate('u-known', CHECKOUT), { uid: 'u-known', allowed: true });
   s.arm.delayMs = 2000;

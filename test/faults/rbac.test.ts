@@ -24,6 +24,7 @@ const root = new URL('../..', import.meta.url).pathname;
 const RELEASE = 'wi';
 const NAMESPACE = 'wi-system';
 const CHECKOUT = '6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e2';
+const BILLING = '0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b';
 
 interface Rule {
   apiGroups?: string[];
@@ -54,6 +55,7 @@ interface Grant {
  */
 const GRANTED_BY_KUBERNETES: { nonResourceURL: string; verb: string; why: string }[] = [
   { nonResourceURL: '/version', verb: 'get', why: 'the bootstrap ClusterRole system:public-info-viewer grants get on /version to every user (system:authenticated and system:unauthenticated)' },
+  { nonResourceURL: '/apis/wgpolicyk8s.io/v1alpha2', verb: 'get', why: 'discovery of the PolicyReport API: the bootstrap ClusterRole system:discovery grants get on /apis/* to system:authenticated' },
 ];
 
 function render(mode: string, withPolicy: boolean, extra: string[]): K8sObject[] {
@@ -100,6 +102,7 @@ function describe(call: KubeCall): string {
  * Namespace GET (cache misses), and the certificate work of its mode.
  */
 async function runAsDeployed(t: Test, objects: K8sObject[], api: FakeKubeApi, dir: string, certDir: string, ca: () => string): Promise<string> {
+  // With a policy it also runs the drift audit through all its calls (exerciseAudit).
   const container = objects.find((o) => o.kind === 'Deployment')?.spec?.template.spec.containers[0];
   const configMap = objects.find((o) => o.kind === 'ConfigMap');
   if (!container || !configMap?.data) throw new Error('the chart rendered no Deployment or ConfigMap');
@@ -125,6 +128,8 @@ async function runAsDeployed(t: Test, objects: K8sObject[], api: FakeKubeApi, di
     if (e.value !== undefined) env[e.name] = e.value;
     else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = NAMESPACE;
   }
+  const withPolicy = args.some((arg) => arg.startsWith('--policy='));
+  if (withPolicy) prepareAudit(api);
   const loaded = loadConfig([...args, `--kubeconfig=${api.writeKubeconfig(dir)}`], env);
   if (!loaded.ok) throw new Error(loaded.error);
   const sink = createLogSink('debug');
@@ -144,7 +149,45 @@ async function runAsDeployed(t: Test, objects: K8sObject[], api: FakeKubeApi, di
   };
   const validated = await post(server.webhookPort, '/validate', JSON.stringify(review), { ca: ca() });
   t.match(validated.json, { response: { uid: 'u-ns' } }, 'validated after a live Namespace GET');
+  if (withPolicy) await exerciseAudit(t, api);
   return sink.text();
+}
+
+/**
+ * The drift audit's calls, each at least once: the Lease created and renewed,
+ * PolicyReports listed, created, replaced after a conflict (read again) and
+ * deleted, and an Event for a binding that turns to fail.
+ */
+async function exerciseAudit(t: Test, api: FakeKubeApi): Promise<void> {
+  const reports = (namespace: string) => api.object('wgpolicyk8s.io', 'policyreports', namespace, 'wi-admission') as { results?: { result: string }[] } | undefined;
+  await eventually(() => reports('checkout-prod')?.results?.[0]?.result === 'pass' && reports('gone') !== undefined, 20_000, 'reports for checkout-prod (pass) and gone');
+  await eventually(() => (reports('default')?.results?.length ?? 0) > 0, 20_000, 'the report another writer left in default, replaced after a conflict');
+  api.deleteServiceAccount('gone', 'old');
+  await eventually(() => reports('gone') === undefined, 20_000, 'the report of a namespace left without bindings deleted');
+  const events = api.storedObjects('events.k8s.io', 'events', 'checkout-prod').length;
+  api.putServiceAccount('checkout-prod', 'checkout-api', clientIdAnnotation(BILLING));
+  await eventually(() => api.storedObjects('events.k8s.io', 'events', 'checkout-prod').length > events, 20_000, 'an Event for the binding that turned to fail');
+  await eventually(() => api.calls.some((c) => c.resource === 'leases' && c.verb === 'update'), 20_000, 'the Lease renewed');
+  t.pass('every audit call made');
+}
+
+/**
+ * Bindings the audit reports on, and a report another writer left, which the
+ * server's first write conflicts with once. Run before each start (a second
+ * start finds what the first left).
+ */
+function prepareAudit(api: FakeKubeApi): void {
+  api.policyReportsInstalled = true;
+  api.putNamespace('gone', {});
+  api.putServiceAccount('checkout-prod', 'checkout-api', clientIdAnnotation(CHECKOUT));
+  api.putServiceAccount('gone', 'old', clientIdAnnotation(CHECKOUT));
+  api.putObject('wgpolicyk8s.io', 'policyreports', 'default', { apiVersion: 'wgpolicyk8s.io/v1alpha2', kind: 'PolicyReport', metadata: { name: 'wi-admission' }, results: [] });
+  let conflicted = false;
+  api.beforeWrite = (call) => {
+    if (conflicted || call.resource !== 'policyreports' || call.verb !== 'update' || call.namespace !== 'default') return;
+    conflicted = true;
+    api.putObject('wgpolicyk8s.io', 'policyreports', 'default', { apiVersion: 'wgpolicyk8s.io/v1alpha2', kind: 'PolicyReport', metadata: { name: 'wi-admission' }, results: [] });
+  };
 }
 
 async function checkMode(t: Test, mode: 'self' | 'cert-manager' | 'secret', withPolicy = true): Promise<void> {

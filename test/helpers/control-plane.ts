@@ -49,6 +49,13 @@ export function controlPlaneBinaries(options: { showProgress?: boolean } = {}): 
 export interface ControlPlaneOptions {
   /** Also run kube-controller-manager (Deployments and ReplicaSets create pods; ResourceQuotas get their status). */
   controllers?: boolean;
+  /**
+   * Run each controller as its own kube-system ServiceAccount
+   * (`--use-service-account-credentials`, as kubeadm and AKS do), so
+   * ReplicaSets arrive from system:serviceaccount:kube-system:deployment-controller
+   * and pods from …:replicaset-controller, instead of from the admin user.
+   */
+  serviceAccountCredentials?: boolean;
   /** Admit privileged containers (upstream's proxy-init), as AKS and kubeadm clusters do. */
   allowPrivileged?: boolean;
 }
@@ -146,6 +153,7 @@ export async function startControlPlane(dir: string, bin: string, options: Contr
       `--kubeconfig=${kubeconfig(dir, 'admin')}`,
       '--controllers=deployment-controller,replicaset-controller,resourcequota-controller',
       '--leader-elect=false',
+      ...(options.serviceAccountCredentials ? ['--use-service-account-credentials=true'] : []),
       '--bind-address=127.0.0.1',
       `--secure-port=${controllerPort}`,
       `--cert-dir=${join(dir, 'controller-manager-certs')}`,

@@ -23,6 +23,13 @@ export interface Harness {
   sink: ReturnType<typeof createLogSink>;
 }
 
+export interface HarnessOptions {
+  /** A stand-in built with options of its own (client certificates, ...); started here. */
+  readonly api?: FakeKubeApi;
+  /** The kubeconfig user instead of the stand-in's token user (written after `prepare`). */
+  readonly kubeconfigUser?: (dir: string) => Record<string, unknown>;
+}
+
 /**
  * The whole server on 127.0.0.1 port 0 with a fresh dev CA, against a
  * loopback HTTPS stand-in API server holding one ServiceAccount
@@ -32,11 +39,12 @@ export async function startHarness(
   t: Test,
   extraArgs: string[] = [],
   prepare?: (dir: string, api: FakeKubeApi) => void | Promise<void>,
+  options: HarnessOptions = {},
 ): Promise<Harness> {
   const dir = t.testdir({});
   const certDir = join(dir, 'certs');
   await writeDevCertificates(certDir, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-  const api = new FakeKubeApi();
+  const api = options.api ?? new FakeKubeApi();
   await api.start();
   api.putServiceAccount('default', 'workload', { 'azure.workload.identity/client-id': HARNESS.CLIENT_ID });
   await prepare?.(dir, api);
@@ -46,7 +54,7 @@ export async function startHarness(
       '--health-addr', '127.0.0.1:0',
       '--metrics-addr', '127.0.0.1:0',
       '--webhook-cert-dir', certDir,
-      '--kubeconfig', api.writeKubeconfig(dir),
+      '--kubeconfig', api.writeKubeconfig(dir, options.kubeconfigUser?.(dir)),
       '--shutdown-delay', '0ms',
       '--sa-lookup-timeout', '1s',
       ...extraArgs,

@@ -16,12 +16,14 @@ export interface LoopbackTlsServer {
 export async function startLoopbackTlsServer(
   caName: string,
   handle: (req: IncomingMessage, res: ServerResponse) => void,
-  options: { extraHosts?: readonly string[] } = {},
+  options: { extraHosts?: readonly string[]; clientCa?: string } = {},
 ): Promise<LoopbackTlsServer> {
   const ca = await createCertificateAuthority(caName);
   // extraHosts: names a client reaches through a tunnel (e.g. login.microsoftonline.com via a CONNECT proxy).
   const pair = await issueServerCertificate(ca, { dnsNames: ['localhost', ...(options.extraHosts ?? [])], ipAddresses: ['127.0.0.1'] });
-  const server = createServer({ cert: pair.cert, key: pair.key }, handle);
+  // clientCa: only clients presenting a certificate signed by it complete the handshake (kube-apiserver's --client-ca-file).
+  const clientAuth = options.clientCa ? { requestCert: true, rejectUnauthorized: true, ca: options.clientCa } : {};
+  const server = createServer({ cert: pair.cert, key: pair.key, ...clientAuth }, handle);
   const sockets = new Set<Duplex>();
   server.on('connection', (socket) => {
     sockets.add(socket);

@@ -236,7 +236,7 @@ void t.test(`random and truncated bodies: ${RUNS} of them get 200 or a 400 with 
 
 void t.test('untrusted keys never become log keys', async (t) => {
   const keys = new Set(sink.lines.flatMap((line) => Object.keys(line)));
-  const allowed = new Set(['level', 'time', 'service', 'reqId', 'webhook', 'uid', 'operation', 'namespace', 'pod', 'serviceAccount', 'kind', 'name', 'decision', 'reason', 'durationMs', 'msg', 'status']);
+  const allowed = new Set(['level', 'time', 'service', 'reqId', 'webhook', 'uid', 'operation', 'namespace', 'pod', 'serviceAccount', 'kind', 'name', 'decision', 'reason', 'treatment', 'durationMs', 'msg', 'status']);
   t.same([...keys].filter((k) => !allowed.has(k)), [], 'only keys the server chose');
   t.notOk(sink.text().includes(SECRET), 'no AZURE_CLIENT_SECRET value in the logs');
   t.ok(sink.lines.length > RUNS, `the log was written (${sink.lines.length} lines)`);

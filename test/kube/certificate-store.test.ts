@@ -57,17 +57,23 @@ const SECRET = '/api/v1/namespaces/wi/secrets/wi-tls';
 const MUTATING = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/wi-admission';
 const VALIDATING = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/wi-admission';
 
-void t.test('the Secret: absent, created, replaced with its resourceVersion, and a conflict when another replica wrote first', async (t) => {
+void t.test('the Secret: absent, created, replaced with its resourceVersion and annotations, and a conflict when another replica wrote first', async (t) => {
   const { store, objects } = await startStore(t);
   t.equal(await store.readSecret(), undefined);
-  t.equal(await store.writeSecret({ 'ca.crt': 'CA', 'tls.key': 'KEY' }, undefined), 'written');
-  t.match(objects.get(SECRET), { kind: 'Secret', type: 'Opaque', metadata: { name: 'wi-tls', namespace: 'wi', labels: { 'app.kubernetes.io/managed-by': 'wi-admission' } }, data: { 'ca.crt': 'Q0E=', 'tls.key': 'S0VZ' } });
-  t.equal(await store.writeSecret({ 'ca.crt': 'other' }, undefined), 'conflict', 'created by someone else meanwhile');
+  t.equal(await store.writeSecret({ 'ca.crt': 'CA', 'tls.key': 'KEY' }, { 'serving.wi-admission.io/a': '{}' }, undefined), 'written');
+  t.match(objects.get(SECRET), {
+    kind: 'Secret',
+    type: 'Opaque',
+    metadata: { name: 'wi-tls', namespace: 'wi', labels: { 'app.kubernetes.io/managed-by': 'wi-admission' }, annotations: { 'serving.wi-admission.io/a': '{}' } },
+    data: { 'ca.crt': 'Q0E=', 'tls.key': 'S0VZ' },
+  });
+  t.equal(await store.writeSecret({ 'ca.crt': 'other' }, {}, undefined), 'conflict', 'created by someone else meanwhile');
   const read = await store.readSecret();
   t.same(read?.data, { 'ca.crt': 'CA', 'tls.key': 'KEY' }, 'decoded');
-  t.equal(await store.writeSecret({ 'ca.crt': 'CA2' }, read?.resourceVersion), 'written');
-  t.equal(await store.writeSecret({ 'ca.crt': 'CA3' }, read?.resourceVersion), 'conflict', 'a stale resourceVersion');
-  t.same((await store.readSecret())?.data, { 'ca.crt': 'CA2' });
+  t.same(read?.annotations, { 'serving.wi-admission.io/a': '{}' });
+  t.equal(await store.writeSecret({ 'ca.crt': 'CA2' }, { other: 'kept' }, read?.resourceVersion), 'written');
+  t.equal(await store.writeSecret({ 'ca.crt': 'CA3' }, {}, read?.resourceVersion), 'conflict', 'a stale resourceVersion');
+  t.same(await store.readSecret().then((s) => [s?.data, s?.annotations]), [{ 'ca.crt': 'CA2' }, { other: 'kept' }]);
 });
 
 void t.test('the CA bundle goes into every webhook of both configurations, keeping fields this client does not know', async (t) => {
@@ -91,4 +97,5 @@ void t.test('the CA bundle goes into every webhook of both configurations, keepi
   await store.injectCaBundle('PEM');
   t.same(requests, [`GET ${MUTATING}`, `GET ${VALIDATING}`, `PUT ${VALIDATING}`, `GET ${VALIDATING}`, `PUT ${VALIDATING}`], 'up to date: no write; a conflict: read again and retry');
   t.equal((objects.get(VALIDATING)?.webhooks as { clientConfig: { caBundle?: string } }[])[0]?.clientConfig.caBundle, 'UEVN');
+  t.same(await store.readCaBundles(), ['PEM', 'PEM', 'PEM'], 'the bundles as published, one per hook of both configurations');
 });

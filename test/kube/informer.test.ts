@@ -1,5 +1,6 @@
 import t from 'tap';
-import { Informer, type ListPage, type ListWatchSource } from '../../src/kube/informer.js';
+import { KubeApiError } from '../../src/kube/api-error.js';
+import { Informer, type ListPage, type ListRequest, type ListWatchSource } from '../../src/kube/informer.js';
 import { toServiceAccountEntry, toServiceAccountRecord } from '../../src/kube/service-account-cache.js';
 import type { ServiceAccountRecord } from '../../src/identity/service-account.js';
 import { createLogSink } from '../helpers/log-sink.js';
@@ -13,12 +14,22 @@ const sa = (namespace: string, name: string, rv: number, annotations: Record<str
 class FakeSource implements ListWatchSource {
   pages: ListPage[][] = [];
   listCalls = 0;
+  /** resourceVersion of each list call that started a list (not its continuation pages). */
+  listVersions: string[] = [];
   listError: Error | undefined;
+  /** Thrown once by the next list call at this resourceVersion. */
+  failOnceAt: { resourceVersion: string; err: Error } | undefined;
   watches: { rv: string; onEvent: (type: string, object: unknown) => void; onDone: (err: unknown) => void; aborted: boolean }[] = [];
 
-  async list(continueToken: string | undefined): Promise<ListPage> {
+  async list({ resourceVersion, continueToken }: ListRequest): Promise<ListPage> {
     this.listCalls++;
+    if (continueToken === undefined) this.listVersions.push(resourceVersion);
     if (this.listError) throw this.listError;
+    if (this.failOnceAt && this.failOnceAt.resourceVersion === resourceVersion && continueToken === undefined) {
+      const { err } = this.failOnceAt;
+      this.failOnceAt = undefined;
+      throw err;
+    }
     const set = this.pages[0];
     if (!set) throw new Error('no list scripted');
     const index = continueToken ? Number(continueToken) : 0;
@@ -47,7 +58,7 @@ async function until(check: () => boolean): Promise<void> {
   if (!check()) throw new Error('condition never held');
 }
 
-function build(source: FakeSource) {
+function build(source: FakeSource, sink = createLogSink()) {
   const delays: number[] = [];
   const restarts: string[] = [];
   const informer = new Informer<ServiceAccountRecord>({
@@ -56,7 +67,7 @@ function build(source: FakeSource) {
       const record = toServiceAccountRecord(object);
       return record && ([`${record.namespace}/${record.name}`, record] as const);
     },
-    log: createLogSink().log,
+    log: sink.log,
     delay: (ms) => {
       delays.push(ms);
       return new Promise<void>((r) => setImmediate(r));
@@ -155,4 +166,78 @@ void t.test('the ServiceAccount cache keeps a key and the identity annotations; 
   t.equal(plain[0]?.[1], plain[1]?.[1], 'the same object');
   t.ok(Object.isFrozen(plain[0]?.[1]));
   t.equal(toServiceAccountEntry({ metadata: { name: 'no-namespace' } }), undefined);
+});
+
+void t.test('lists from the watch cache first (resourceVersion 0), then never behind the last version seen, and consistently after a 410', async (t) => {
+  const source = new FakeSource();
+  source.pages = [
+    [{ items: [sa('a', 'one', 5)], resourceVersion: '10', continueToken: undefined }],
+    [{ items: [sa('a', 'one', 5)], resourceVersion: '20', continueToken: undefined }],
+    [{ items: [sa('a', 'one', 5)], resourceVersion: '30', continueToken: undefined }],
+  ];
+  const { informer } = build(source);
+  informer.start();
+  await until(() => source.watches.length === 1);
+  t.same(source.listVersions, ['0'], 'the initial list may be served by the watch cache');
+
+  // Three failed watches: the informer relists, at the last version it saw.
+  source.last().onEvent('BOOKMARK', { metadata: { resourceVersion: '15' } });
+  for (let i = 0; i < 3; i++) {
+    const before = source.watches.length;
+    source.last().onDone(new Error('reset'));
+    await until(() => source.watches.length === before + 1);
+  }
+  t.same(source.listVersions, ['0', '15'], 'a relist after failures is not older than what was seen');
+
+  source.last().onEvent('ERROR', { kind: 'Status', code: 410, reason: 'Expired' });
+  await until(() => source.watches.length === 5);
+  t.same(source.listVersions, ['0', '15', ''], 'after 410 Gone: a consistent read from etcd');
+  t.equal(source.last().rv, '30');
+  await informer.stop();
+});
+
+void t.test('a list at a version the watch cache cannot serve falls back to a consistent list at once', async (t) => {
+  const source = new FakeSource();
+  source.pages = [[{ items: [sa('a', 'one', 5)], resourceVersion: '40', continueToken: undefined }]];
+  source.failOnceAt = { resourceVersion: '0', err: new KubeApiError('GET', '/api/v1/serviceaccounts', 410, 'Expired', 'too old resource version: 0 (40)') };
+  const { informer, delays } = build(source);
+  informer.start();
+  await until(() => source.watches.length === 1);
+  t.same(source.listVersions, ['0', ''], 'retried as a consistent list');
+  t.same(delays, [], 'without a backoff');
+  t.equal(informer.hasSynced(), true);
+
+  const tooLarge = new FakeSource();
+  tooLarge.pages = [[{ items: [], resourceVersion: '41', continueToken: undefined }]];
+  tooLarge.failOnceAt = { resourceVersion: '0', err: new KubeApiError('GET', '/api/v1/serviceaccounts', 504, 'Timeout', 'Timeout: Too large resource version: 50, current: 41') };
+  const second = build(tooLarge);
+  second.informer.start();
+  await until(() => tooLarge.watches.length === 1);
+  t.same(tooLarge.listVersions, ['0', ''], 'a resourceVersion newer than the cache: the same fallback');
+  await Promise.all([informer.stop(), second.informer.stop()]);
+});
+
+void t.test('an ERROR event other than 410 ends the watch: logged, counted, and a relist after a backoff', async (t) => {
+  const source = new FakeSource();
+  source.pages = [
+    [{ items: [sa('a', 'one', 5), sa('a', 'two', 6)], resourceVersion: '10', continueToken: undefined }],
+    [{ items: [sa('a', 'one', 5)], resourceVersion: '12', continueToken: undefined }],
+  ];
+  const sink = createLogSink();
+  const { informer, delays, restarts } = build(source, sink);
+  informer.start();
+  await until(() => source.watches.length === 1);
+  const first = source.last();
+  first.onEvent('ERROR', { kind: 'Status', status: 'Failure', code: 500, reason: 'InternalError', message: 'etcd cluster is unavailable or misconfigured' });
+  t.equal(first.aborted, true, 'the watch is ended');
+  // Events after the ERROR on the same stream are not applied.
+  first.onEvent('DELETED', sa('a', 'one', 11));
+  await until(() => source.watches.length === 2);
+  t.same(restarts, ['error_event'], 'counted with its own cause');
+  t.equal(delays.length, 1, 'after a backoff');
+  t.same(source.listVersions, ['0', '10'], 'relisted');
+  t.equal(informer.get('a/two'), undefined, 'the relist replaced the store');
+  t.ok(informer.get('a/one'), 'the event after the ERROR was not applied');
+  t.match(sink.lines.find((l) => l.msg === 'watch error event, relisting'), { level: 40, status: { code: 500, reason: 'InternalError', message: 'etcd cluster is unavailable or misconfigured' } });
+  await informer.stop();
 });

@@ -4,7 +4,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import t, { type Test } from 'tap';
 import { isConflict, isNotFound, KubeApiError } from '../../src/kube/api-error.js';
 import { createListWatchSource, fetchServerGitVersion, listAll } from '../../src/kube/client.js';
-import { bearerToken } from '../../src/kube/credentials.js';
+import { existsSync, readFileSync } from 'node:fs';
+import type { TLSSocket } from 'node:tls';
+import { bearerToken, type Authorization, type Credentials } from '../../src/kube/credentials.js';
+import { WatchStalledError } from '../../src/kube/api-error.js';
+import { createCertificateAuthority, issueClientCertificate } from '../helpers/client-certificate.js';
 import { KubeRestClient } from '../../src/kube/rest-client.js';
 import { startLoopbackTlsServer } from '../helpers/loopback-tls.js';
 
@@ -16,25 +20,37 @@ interface Seen {
   authorization: string | undefined;
   contentType: string | undefined;
   body: string;
+  clientCommonName: string | undefined;
 }
 
-async function start(t: Test, handler: Handler, options: { prefix?: string; token?: string } = {}) {
+async function start(t: Test, handler: Handler, options: { prefix?: string; token?: string; credentials?: Credentials; clientCa?: string; onRetry?: (reason: string) => void } = {}) {
   const seen: Seen[] = [];
+  const sockets = new WeakMap<object, boolean>();
   const server = await startLoopbackTlsServer('rest-client test CA', (req, res) => {
+    if (req.url?.startsWith('/reset-reused') && sockets.get(req.socket)) {
+      // The server closed the kept-alive connection just as the client reused it.
+      req.socket.destroy();
+      return;
+    }
+    sockets.set(req.socket, true);
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (c: string) => (body += c));
     req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, contentType: req.headers['content-type'], body });
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, contentType: req.headers['content-type'], body, clientCommonName: peer.subject?.CN === undefined ? undefined : String(peer.subject.CN) });
       handler(req, res, body);
     });
-  });
-  const client = new KubeRestClient({
-    server: `https://127.0.0.1:${server.port}${options.prefix ?? ''}`,
-    tls: { ca: Buffer.from(server.caCert), rejectUnauthorized: true },
-    credentials: bearerToken(options.token ?? 'secret-token'),
-    origin: 'test',
-  });
+  }, options.clientCa ? { clientCa: options.clientCa } : {});
+  const client = new KubeRestClient(
+    {
+      server: `https://127.0.0.1:${server.port}${options.prefix ?? ''}`,
+      tls: { ca: Buffer.from(server.caCert), rejectUnauthorized: true },
+      credentials: options.credentials ?? bearerToken(options.token ?? 'secret-token'),
+      origin: 'test',
+    },
+    options.onRetry ? { onRetry: options.onRetry } : {},
+  );
   t.teardown(async () => {
     client.close();
     await server.close();
@@ -116,7 +132,10 @@ void t.test('a watch streams events split across chunks, and ends with the strea
   const events: [string, unknown][] = [];
   let done: Error | null | undefined;
   await source.watch('42', (type, object) => events.push([type, object]), (err) => (done = err as Error | null));
-  t.match(seen[0]?.url, /^\/api\/v1\/serviceaccounts\?resourceVersion=42&allowWatchBookmarks=true&timeoutSeconds=300&watch=true$/);
+  const url = new URL(seen[0]?.url ?? '', 'https://x');
+  t.same([url.pathname, url.searchParams.get('resourceVersion'), url.searchParams.get('allowWatchBookmarks'), url.searchParams.get('watch')], ['/api/v1/serviceaccounts', '42', 'true', 'true']);
+  const timeout = Number(url.searchParams.get('timeoutSeconds'));
+  t.ok(timeout >= 300 && timeout < 600, `timeoutSeconds ${timeout} is within client-go's 5–10 minutes`);
   const line = JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'a', resourceVersion: '43' } } });
   stream?.write(line.slice(0, 10));
   stream?.write(`${line.slice(10)}\n\n${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '50' } } })}\n`);
@@ -168,12 +187,136 @@ void t.test('an idle watch is ended; an aborted one is silent', async (t) => {
   await client.watch('/api/v1/namespaces', {}, () => undefined, (e) => ended.push(e), 100);
   await until(() => ended.length === 1);
   t.match(ended[0], /the watch sent nothing for 0 s/);
+  t.ok(ended[0] instanceof WatchStalledError, 'a WatchStalledError: the informer counts it as stalled');
 
   const handle = await client.watch('/api/v1/namespaces', {}, () => undefined, (e) => ended.push(e), 10_000);
   handle.abort();
   streams[1]?.end('{"type":"ADDED","object":{}}\n');
   await new Promise((r) => setTimeout(r, 50));
   t.equal(ended.length, 1, 'no onDone after abort()');
+});
+
+void t.test('a client certificate from the credentials (an exec plugin) reaches a server that requires one', async (t) => {
+  const clientCa = await createCertificateAuthority('API server client CA');
+  const pair = await issueClientCertificate(clientCa, 'plugin-user');
+  const fromPlugin: Credentials = { authorize: async () => ({ cert: pair.cert, key: pair.key }) };
+  const { client, seen } = await start(t, (_req, res) => json(res, 200, { gitVersion: 'v1.33.0' }), { credentials: fromPlugin, clientCa: clientCa.cert });
+  t.equal(await fetchServerGitVersion(client), 'v1.33.0', 'the handshake completed with the plugin\'s certificate');
+  t.equal(seen[0]?.clientCommonName, 'plugin-user');
+  t.equal(seen[0]?.authorization, undefined, 'no bearer token');
+});
+
+void t.test('429 and 5xx with Retry-After are sent again after the time asked; without it they fail at once', async (t) => {
+  const retries: string[] = [];
+  let answers = ['429', '503', 'ok'];
+  const { client, seen } = await start(
+    t,
+    (_req, res) => {
+      const next = answers.shift() ?? 'ok';
+      if (next === '429') {
+        res.setHeader('retry-after', '1');
+        return status(res, 429, 'TooManyRequests', 'the server has received too many requests and has asked us to try again later');
+      }
+      if (next === '503') {
+        res.setHeader('retry-after', '0');
+        return status(res, 503, 'ServiceUnavailable', 'apiserver is shutting down');
+      }
+      if (next === '429-bare') return status(res, 429, 'TooManyRequests', 'no Retry-After');
+      json(res, 200, { kind: 'ServiceAccount' });
+    },
+    { onRetry: (reason) => retries.push(reason) },
+  );
+  t.same(await client.get('/api/v1/namespaces/a/serviceaccounts/b'), { kind: 'ServiceAccount' });
+  t.equal(seen.length, 3, 'three attempts');
+  t.same(retries, ['throttled', 'server_error']);
+
+  answers = ['429-bare'];
+  await t.rejects(client.get('/x'), { code: 429 }, 'no Retry-After: not retried (client-go\'s checkWait)');
+  t.equal(seen.length, 4);
+});
+
+void t.test('a wait longer than the caller allows ends with the caller\'s deadline, reporting the 429', async (t) => {
+  const { client, seen } = await start(t, (_req, res) => {
+    res.setHeader('retry-after', '30');
+    status(res, 429, 'TooManyRequests', 'too many requests');
+  });
+  const err = await client.getOrUndefined('/api/v1/namespaces/a/serviceaccounts/b', AbortSignal.timeout(200)).catch((e: unknown) => e);
+  t.match(err, { code: 429, reason: 'TooManyRequests' }, 'the last answer, not a bare timeout');
+  t.equal(seen.length, 1, 'no second attempt after the deadline');
+});
+
+void t.test('a GET whose reused keep-alive connection is reset is sent again at once; a POST is not', async (t) => {
+  const retries: string[] = [];
+  const { client, seen } = await start(t, (_req, res) => json(res, 200, { ok: true }), { onRetry: (reason) => retries.push(reason) });
+  await client.get('/warm'); // leaves a kept-alive connection in the pool
+  t.same(await client.get('/reset-reused-get'), { ok: true }, 'answered on a new connection');
+  t.same(retries, ['connection_reset']);
+  t.same(seen.map((s) => s.url), ['/warm', '/reset-reused-get'], 'the reset attempt never reached the handler; the retry did');
+
+  await client.get('/warm');
+  await t.rejects(client.request('POST', '/reset-reused-post', { body: {} }), { code: 'ECONNRESET' }, 'not idempotent: the error is the caller\'s');
+  t.same(retries, ['connection_reset']);
+});
+
+void t.test('a 401 reads the credentials again and sends the request once more with the new ones', async (t) => {
+  // A token file: what authorize() returns changes only when refresh() makes it read the file again.
+  let onDisk = 'new';
+  let current = 'old';
+  const refreshed: Authorization[] = [];
+  const tokenFile: Credentials = {
+    authorize: async () => ({ header: `Bearer ${current}` }),
+    refresh: (used) => {
+      refreshed.push(used);
+      current = onDisk;
+    },
+  };
+  const retries: string[] = [];
+  const { client, seen } = await start(t, (req, res) => (req.headers.authorization === 'Bearer new' ? json(res, 200, { ok: true }) : status(res, 401, 'Unauthorized', 'Unauthorized')), {
+    credentials: tokenFile,
+    onRetry: (reason) => retries.push(reason),
+  });
+  t.same(await client.get('/x'), { ok: true });
+  t.same(seen.map((s) => s.authorization), ['Bearer old', 'Bearer new']);
+  t.same(refreshed, [{ header: 'Bearer old' }], 'told which credential was refused');
+  t.same(retries, ['unauthorized']);
+
+  // Revoked, and nothing new on disk: the 401 is the answer, after one refresh.
+  current = 'revoked';
+  onDisk = 'revoked';
+  await t.rejects(client.get('/y'), { code: 401 });
+  t.equal(seen.length, 3, 'not sent again with the same credential');
+});
+
+void t.test('close() ends requests in flight', async (t) => {
+  const { client } = await start(t, () => undefined); // never answers
+  const pending = client.get('/stuck').catch((e: unknown) => e);
+  await new Promise((r) => setTimeout(r, 20));
+  client.close();
+  t.match(await pending, /the API server client was closed/);
+});
+
+/** The kernel's view of a TCP connection from `localPort`: its timer kind (2 = keepalive) and seconds left (Linux /proc/net/tcp). */
+function tcpTimer(localPort: number): { kind: number; seconds: number } | undefined {
+  const hex = localPort.toString(16).toUpperCase().padStart(4, '0');
+  const line = readFileSync('/proc/net/tcp', 'utf8').split('\n').find((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hex}`));
+  const timer = line?.trim().split(/\s+/)[5]; // tr:tm->when
+  if (!timer) return undefined;
+  const [kind, when] = timer.split(':');
+  return { kind: parseInt(kind ?? '', 16), seconds: parseInt(when ?? '', 16) / 100 };
+}
+
+void t.test('watch connections have TCP keepalive, so the kernel probes a silent peer', { skip: existsSync('/proc/net/tcp') ? false : 'needs Linux /proc/net/tcp' }, async (t) => {
+  let clientPort = 0;
+  const { client } = await start(t, (req, res) => {
+    clientPort = req.socket.remotePort ?? 0;
+    res.writeHead(200);
+    res.flushHeaders();
+  });
+  const handle = await client.watch('/api/v1/namespaces', {}, () => undefined, () => undefined, 60_000);
+  t.teardown(() => handle.abort());
+  const timer = tcpTimer(clientPort);
+  t.equal(timer?.kind, 2, 'the keepalive timer runs on the idle watch connection');
+  t.ok(timer !== undefined && timer.seconds > 20 && timer.seconds <= 30, `first probe after at most 30 s of silence (${timer?.seconds} s left)`);
 });
 
 async function until(check: () => boolean): Promise<void> {

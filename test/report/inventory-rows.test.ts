@@ -4,6 +4,7 @@ import type { CredentialResolution, FederatedCredential, IdentityResolution, Man
 import type { ServiceAccountRecord } from '../../src/identity/service-account.js';
 import { PolicySchema, type PolicySpec } from '../../src/policy/schema.js';
 import { buildInventoryRows, type InventoryInput, type InventoryRow } from '../../src/report/inventory-rows.js';
+import { inlineCredentials } from '../helpers/inline-credentials.js';
 
 const CLIENT_ID = 'azure.workload.identity/client-id';
 const AUDIENCE = 'api://AzureADTokenExchange';
@@ -48,7 +49,7 @@ class FakeDirectory implements IdentityDirectory {
 
   async federatedCredentials(identity: ManagedIdentity): Promise<CredentialResolution> {
     this.credentialCalls.push(identity.name);
-    return { status: 'found', credentials: identity.federatedCredentials ?? [] };
+    return inlineCredentials(identity);
   }
 }
 
@@ -80,7 +81,7 @@ function sa(namespace: string, name: string, clientId: string | undefined, extra
 }
 
 function input(overrides: Partial<InventoryInput>): InventoryInput {
-  return { serviceAccounts: [], namespaces, directory: new FakeDirectory([checkoutApi, billing, untrusted]), policy, audience: AUDIENCE, oidcIssuer: ISSUER, ...overrides };
+  return { serviceAccounts: [], namespaces, namespacesComplete: true, directory: new FakeDirectory([checkoutApi, billing, untrusted]), policy, audience: AUDIENCE, oidcIssuer: ISSUER, ...overrides };
 }
 
 /** The identity columns of a row for `id`. */
@@ -182,11 +183,20 @@ void t.test('pod counts: the count by namespace/name, 0 when absent; undefined w
   t.same(uncounted.map((r) => r.pods), [undefined, undefined]);
 });
 
-void t.test('a namespace missing from the map has no labels', async (t) => {
+void t.test('a namespace missing from a complete map (listed from a cluster) has no labels', async (t) => {
   // payments-prod is not in the map, so the rule's owner label cannot be read.
   const [row] = await buildInventoryRows(input({ serviceAccounts: [sa('payments-prod', 'api', checkoutApi.clientId)] }));
   t.match(row, { namespace: 'payments-prod', identityName: 'id-checkout-api', status: 'denied', reasons: ['IdentityNotApproved'] });
   t.match(row?.detail, /rule "team-must-own-identity" needs label platform\.example\.com\/owner on namespace payments-prod to know the required owner tag, and the namespace has none\./);
+});
+
+void t.test('a namespace missing from files has unknown labels: the rule is not evaluated, the row warns and says how to give it', async (t) => {
+  const [row] = await buildInventoryRows(input({ namespacesComplete: false, serviceAccounts: [sa('payments-prod', 'api', checkoutApi.clientId)] }));
+  t.match(row, { namespace: 'payments-prod', status: 'warned', reasons: ['NamespaceUnavailable'] });
+  t.match(row?.detail, /rule "team-must-own-identity" cannot be evaluated: it needs the labels of namespace payments-prod, which are unknown: the Namespace was not given: include its manifest in the input, or give --objects FILE with it, or --kubeconfig/);
+  t.notMatch(row?.detail, /has none/);
+  const [given] = await buildInventoryRows(input({ namespacesComplete: false, serviceAccounts: [sa('checkout-prod', 'checkout-api', checkoutApi.clientId)] }));
+  t.match(given, { status: 'approved', reasons: [] }, 'a namespace that is in the files is judged on its labels');
 });
 
 void t.test('a missing federated credential warns (onMissingFederatedCredential defaults to warn)', async (t) => {

@@ -13,6 +13,7 @@ import { pickIdentityAnnotations } from '../../src/identity/service-account.js';
 import { parsePolicy } from '../../src/policy/schema.js';
 import { buildInventoryRows } from '../../src/report/inventory-rows.js';
 import { FakeServiceAccountLookup } from '../helpers/fake-service-accounts.js';
+import { inlineCredentials } from '../helpers/inline-credentials.js';
 
 interface Fixture {
   given: {
@@ -37,7 +38,7 @@ class FakeDirectory implements IdentityDirectory {
     return byPrincipal ? { status: 'principalId', identity: byPrincipal } : { status: 'unknown' };
   }
   async federatedCredentials(identity: ManagedIdentity): Promise<CredentialResolution> {
-    return { status: 'found', credentials: identity.federatedCredentials ?? [] };
+    return inlineCredentials(identity);
   }
 }
 
@@ -81,7 +82,7 @@ for (const { file, fixture } of cases) {
         lookupTimeoutMs: 1000,
       },
     );
-    const rows = await buildInventoryRows({ serviceAccounts: [serviceAccount], namespaces, directory, policy, audience, oidcIssuer: given.oidcIssuer });
+    const rows = await buildInventoryRows({ serviceAccounts: [serviceAccount], namespaces, namespacesComplete: true, directory, policy, audience, oidcIssuer: given.oidcIssuer });
     const row = rows[0];
     if ((serviceAccount.annotations['azure.workload.identity/client-id'] ?? '') === '') {
       t.same(rows, [], 'no client ID, no row');

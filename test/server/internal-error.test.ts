@@ -5,6 +5,7 @@
 // and counted.
 import t from 'tap';
 import { createMetrics } from '../../src/metrics.js';
+import { PolicySchema } from '../../src/policy/schema.js';
 import { buildAdmissionApp } from '../../src/server/app.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { labelledPod, podReview } from '../helpers/reviews.js';
@@ -19,6 +20,9 @@ const broken = {
   size: () => 0,
 };
 
+// A policy as the server holds one (parsed, every default filled in), that exempts nothing.
+const policy = PolicySchema.parse({ apiVersion: 'wi-admission.io/v1', kind: 'IdentityPolicy', spec: { exemptNamespaces: [] } }).spec;
+
 void t.test('a handler fault: 200 AdmissionReview denying with 500 and InternalError, logged and counted', async (t) => {
   const sink = createLogSink('info');
   const metrics = createMetrics({ defaultMetrics: false });
@@ -27,7 +31,7 @@ void t.test('a handler fault: 200 AdmissionReview denying with 500 and InternalE
     metrics,
     mutation: { serviceAccounts: broken, settings: () => testSettings(), serviceAccountLookupTimeoutMs: 100 },
     validation: {
-      policy: () => ({ exemptNamespaces: [], rules: [] }) as never,
+      policy: () => policy,
       serviceAccounts: broken,
       namespaces: broken,
       identities: undefined,

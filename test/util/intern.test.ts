@@ -22,6 +22,7 @@ void t.test('identities parsed from one file share their repeated lists', async 
     federatedCredentials: [{ name: 'fc', issuer: 'https://oidc.example/', subject: `system:serviceaccount:ns:sa-${n}` }],
   });
   const [first, second] = parseIdentities(JSON.stringify([identity(1), identity(2)]), 'ids.json');
-  t.same(first?.federatedCredentials?.[0]?.audiences, ['api://AzureADTokenExchange'], 'the default audience');
-  t.equal(first?.federatedCredentials?.[0]?.audiences, second?.federatedCredentials?.[0]?.audiences, 'one list for both');
+  const audiences = (i: typeof first) => (Array.isArray(i?.federatedCredentials) ? i.federatedCredentials[0]?.audiences : undefined);
+  t.same(audiences(first), ['api://AzureADTokenExchange'], 'the default audience');
+  t.equal(audiences(first), audiences(second), 'one list for both');
 });

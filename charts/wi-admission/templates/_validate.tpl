@@ -71,6 +71,12 @@ here so a bad value fails `helm install` instead of crash-looping the pods.
 {{- end }}
 {{- end }}
 
+{{- with $v.monitoring.prometheusRule }}
+{{- if and .enabled (ge (.thresholds.latencySeconds | float64) ($v.webhook.timeoutSeconds | float64)) }}
+{{- fail (printf "monitoring.prometheusRule.thresholds.latencySeconds %v is not under webhook.timeoutSeconds (%v): the alert would fire only once the API server already gives up; keep it well under" .thresholds.latencySeconds $v.webhook.timeoutSeconds) }}
+{{- end }}
+{{- end }}
+
 {{- range $v.extraEnv }}
 {{- if eq .name "POD_NAMESPACE" }}
 {{- fail "extraEnv: POD_NAMESPACE is set by the chart (the webhook's own namespace) and cannot be replaced" }}

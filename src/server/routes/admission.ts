@@ -29,6 +29,8 @@ export function registerAdmissionRoute(
   metrics: Metrics,
   decide: (review: DecodedReview) => Promise<AdmissionOutcome>,
 ): void {
+  // At 0 from the start, so the first fault is an increase Prometheus sees (WiAdmissionInternalErrors).
+  metrics.admissionRequests.inc({ webhook, decision: 'denied', reason: 'InternalError' }, 0);
   app.post(path, async (request, reply) => {
     const started = process.hrtime.bigint();
     const decoded = decodeReview(request.body);
