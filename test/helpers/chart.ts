@@ -74,7 +74,7 @@ export function containerEnv(container: Container, namespace: string): Record<st
 export const SERVER_SCRIPT = '/app/dist/src/main.js';
 
 /** The server's flags in the container's arguments: what follows the script and `serve`; undefined when it runs anything else. */
-export function serverArguments(container: Container): string[] | undefined {
+export function serverArguments(container: Pick<Container, 'args'>): string[] | undefined {
   const [script, command, ...flags] = container.args;
   return script === SERVER_SCRIPT && command === 'serve' ? flags : undefined;
 }
