@@ -3,19 +3,17 @@
  * the real @azure/arm-msi and @azure/identity stack against a local HTTPS
  * stand-in for ARM and Entra ID (pages of 100, the size ARM returns for this
  * list). Reports wall time, ARM calls and token calls of a cold and a warm
- * refresh. Results go to bench/results/arm-refresh.json.
+ * refresh. Results go to
+ * bench/results/arm-refresh.node<major>.json.
  */
 import { ClientSecretCredential } from '@azure/identity';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { join } from 'node:path';
 import { ArmMsiIdentitySource } from '../src/azure/arm-source.js';
+import { machine, writeResult } from './results.js';
 import { FakeArm } from '../test/helpers/fake-arm.js';
 
 const IDENTITIES = Number(process.env.BENCH_IDENTITIES ?? 10_000);
 const PAGE_SIZE = Number(process.env.BENCH_PAGE_SIZE ?? 100);
 const SUB = '3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9';
-const root = new URL('..', import.meta.url).pathname;
 const guid = (kind: number, i: number): string => `${kind.toString(16).padStart(8, '0')}-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 
 const arm = new FakeArm();
@@ -51,13 +49,11 @@ const warm = await refresh();
 await arm.stop();
 const result = {
   date: new Date().toISOString(),
-  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+  machine: machine(),
   identities: IDENTITIES,
   pageSize: PAGE_SIZE,
   cold,
   warm,
   note: 'loopback ARM: the figures are the client-side cost (TLS, JSON, mapping); real ARM adds its latency per page',
 };
-mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-writeFileSync(join(root, 'bench', 'results', 'arm-refresh.json'), `${JSON.stringify(result, null, 2)}\n`);
-console.log(JSON.stringify(result, null, 2));
+writeResult('arm-refresh', result);

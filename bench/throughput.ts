@@ -19,15 +19,17 @@
  * - BENCH_QUICK=1 runs only the mutation and the two floors at saturation;
  *   BENCH_SERVER_NODE_ARGS adds node flags to our server only (e.g.
  *   `--cpu-prof --cpu-prof-dir=/tmp/prof`).
- * Figures only: nothing is asserted. Results: bench/results/throughput.json.
+ * Figures only: nothing is asserted. Results:
+ * bench/results/throughput.node<major>.json.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDevCertificates } from '../src/certs/issue.js';
 import { realisticPod, review } from './bodies.js';
+import { machine, writeResult } from './results.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -150,7 +152,7 @@ async function main(): Promise<void> {
   }
   const result: Record<string, unknown> = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, pinning: 'server and floors on core 0, load generator on core 1' },
+    machine: { ...machine(), pinning: 'server and floors on core 0, load generator on core 1' },
     bodyBytes: Object.fromEntries(Object.entries(bodies).map(([k, f]) => [k, readFileSync(f).length])),
     responseBytes: Object.fromEntries(Object.entries(responses).map(([k, f]) => [k, readFileSync(f).length])),
     secondsPerRun: SECONDS,
@@ -201,9 +203,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(result, null, 2));
     return;
   }
-  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(root, 'bench', 'results', 'throughput.json'), `${JSON.stringify(result, null, 2)}\n`);
-  console.log(JSON.stringify(result, null, 2));
+  writeResult('throughput', result);
 }
 
 await main();

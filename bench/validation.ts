@@ -4,15 +4,16 @@
  * Measures start-up to /readyz, RSS, and /validate latency and throughput
  * over TLS with keep-alive from this process while the server runs in its
  * own. Figures only; nothing here asserts a time. Results go to
- * bench/results/validation.json.
+ * bench/results/validation.node<major>.json.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDevCertificates } from '../src/certs/issue.js';
 import { FakeKubeApi } from '../test/helpers/fake-kube-api.js';
+import { machine, writeResult } from './results.js';
 import { guid, IDENTITIES, NAMESPACES, percentile, populate, postValidate as post, SERVICE_ACCOUNTS, TENANT, waitForPorts, writeInputs } from './population.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
 
   const result = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    machine: machine(),
     cached: { identities: IDENTITIES, serviceAccounts: SERVICE_ACCOUNTS, namespaces: NAMESPACES },
     startupToReadyMs: Math.round(readyMs),
     rssMiB: { ready: Math.round(rssReady / 2 ** 20), afterLoad: Math.round(rssLoaded / 2 ** 20) },
@@ -116,9 +117,7 @@ async function main(): Promise<void> {
       note: 'closed loop from one client process over TLS keep-alive; server and client share the machine',
     },
   };
-  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(root, 'bench', 'results', 'validation.json'), `${JSON.stringify(result, null, 2)}\n`);
-  console.log(JSON.stringify(result, null, 2));
+  writeResult('validation', result);
 }
 
 await main();

@@ -2,9 +2,24 @@
 # The Dockerfile's steps without a Docker engine: build, install production
 # dependencies only into a clean directory, start the server from there with
 # a generated certificate, and check that it is ready and mutates a pod.
+#
+# It runs on the image's Node: the pinned image runtime of
+# scripts/node-runtimes.json, whose major version must be the one the
+# Dockerfile's base images name (node:NN-…, distroless nodejsNN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+PATH="$(node scripts/node-runtime.mjs bin image):$PATH"
+major=$(node -p 'process.versions.node.split(".")[0]')
+for tag in $(grep -oE '(node:|nodejs)[0-9]+' Dockerfile | grep -oE '[0-9]+$' | sort -u); do
+  if [ "$tag" != "$major" ]; then
+    echo "image rehearsal: the pinned image runtime is Node $(node --version), but the Dockerfile's base images are Node $tag" >&2
+    exit 1
+  fi
+done
+# The run stage's NODE_OPTIONS, for the server only (not for npm here).
+node_options=$(sed -nE 's/^ENV NODE_OPTIONS=(.*)$/\1/p' Dockerfile)
+echo "image rehearsal on Node $(node --version), the Dockerfile's Node $major, NODE_OPTIONS=$node_options"
 work=$(mktemp -d)
 trap '[ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 
@@ -16,7 +31,7 @@ cp -r dist "$work/app/dist"
 node --import tsx -e "import('$root/src/certs/issue.ts').then((m) => m.writeDevCertificates('$work/certs', { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }))"
 
 cd "$work/app"
-AZURE_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 node dist/src/main.js serve \
+NODE_OPTIONS="$node_options" AZURE_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 node dist/src/main.js serve \
   --webhook-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
   --webhook-cert-dir "$work/certs" --objects "$root/examples/objects.yaml" \
   --policy "$root/examples/policy.yaml" --identities "file:$root/examples/identities.json" \

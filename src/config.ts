@@ -373,7 +373,7 @@ export function parseServeFlags(argv: readonly string[]): Record<string, string 
     // Bare boolean flags as upstream writes them (`--disable-cert-rotation`).
     const fixed = argv.map((a) => (a === '--disable-cert-rotation' ? '--disable-cert-rotation=true' : a));
     if (fixed.some((a, i) => a !== argv[i])) return parseServeFlags(fixed);
-    throw new Error(`${describeParseArgsError(err as Error, argv)}; see "wi-admission serve --help"`);
+    throw new Error(`${describeParseArgsError(err as Error, argv)}; see "wi-admission serve --help"`, { cause: err });
   }
 }
 
@@ -383,7 +383,7 @@ function readConfigFile(path: string | undefined): Record<string, string> {
   try {
     parsed = parseYaml(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`--config ${path}: ${(err as Error).message}`);
+    throw new Error(`--config ${path}: ${(err as Error).message}`, { cause: err });
   }
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`--config ${path}: expected a mapping of flag names to values`);

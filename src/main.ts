@@ -6,12 +6,18 @@ import type { CommandIo } from './commands/inputs.js';
 import { parseCommand, serveUsage, usage } from './cli.js';
 import { loadConfig } from './config.js';
 import { createLogger } from './log.js';
+import { unsupportedNodeMessage } from './node-support.js';
 import { startServer } from './server/serve.js';
-import { versionInfo } from './version.js';
+import { packageManifest, versionInfo } from './version.js';
 
 /** Entry only: parse the command, load config, start, and handle signals. */
 async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const command = parseCommand(argv);
+  const unsupported = unsupportedNodeMessage(process.versions.node, packageManifest().engines?.node);
+  if (unsupported && (command.name === 'serve' || command.name === 'check' || command.name === 'inventory')) {
+    process.stderr.write(`wi-admission: ${unsupported}\n`);
+    return 2;
+  }
   switch (command.name) {
     case 'version':
       process.stdout.write(`${JSON.stringify(versionInfo())}\n`);

@@ -45,7 +45,7 @@ function readText(path: string, flag: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`${flag} ${path}: cannot read: ${describeFsError(err)}`);
+    throw new Error(`${flag} ${path}: cannot read: ${describeFsError(err)}`, { cause: err });
   }
 }
 

@@ -182,7 +182,7 @@ export class Informer<T> {
   private async listInto(listVersion: string): Promise<void> {
     const next = new Map<string, T>();
     let continueToken: string | undefined;
-    let resourceVersion = '';
+    let resourceVersion: string;
     do {
       const page = await this.options.source.list({ resourceVersion: listVersion, continueToken, signal: this.stopController.signal });
       for (const item of page.items) {

@@ -22,7 +22,7 @@ interface ExecCredential {
   readonly status?: { readonly token?: string; readonly clientCertificateData?: string; readonly clientKeyData?: string; readonly expirationTimestamp?: string };
 }
 
-/** client-node's ExecAuth as used here: `getCredential` runs the plugin (private in its typings, a plain method in the pinned 1.4.0). */
+/** client-node's ExecAuth as used here: `getCredential` runs the plugin (private in its typings, a plain method in the pinned 2.0.1). */
 interface ExecRunner {
   getCredential(user: PluginUser): Promise<ExecCredential | null>;
 }

@@ -73,7 +73,7 @@ interface Answer {
  * last attempt is what the caller sees.
  *
  * Written for this server instead of @kubernetes/client-node, whose
- * KubeConfig alone loads every generated model (about 70 MiB of resident
+ * KubeConfig alone loads every generated model (about 80 MiB of resident
  * memory) for the handful of paths used here.
  */
 export class KubeRestClient {

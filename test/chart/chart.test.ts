@@ -1,11 +1,12 @@
 // The Helm chart through a real helm: lint, schema, and the rendered objects
 // checked against what the server and the API server need.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { parseIdentities } from '../../src/azure/file-source.js';
 import { parsePolicy } from '../../src/policy/schema.js';
-import { CHART as chart, containerEnv, findObject as find, loadContainerConfig, renderChart, renderChartError, webhookContainer, type K8sObject } from '../helpers/chart.js';
+import { CHART as chart, containerEnv, findObject as find, loadContainerConfig, renderChart, renderChartError, SERVER_SCRIPT, webhookContainer, type K8sObject } from '../helpers/chart.js';
 import { helmBinary } from '../helpers/helm.js';
 
 const helm = helmBinary();
@@ -66,7 +67,7 @@ void t.test('every rendered server argument is a flag the server accepts', async
   const objects = render([...POLICY, '--set-json', 'identities.file=[{"clientId":"6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e2","principalId":"a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d","tenantId":"72f988bf-86f1-41af-91ab-2d7cd011db47","id":"/subscriptions/3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id","name":"id"}]', '--set', 'identities.armScopes[0]=/subscriptions/3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9', '--set', 'identities.workloadIdentity.clientId=0b5e1c9a-7d3f-4e21-9a8b-1c2d3e4f5a6b', '--set', 'server.oidcIssuer=https://oidc.example/']);
   const container = webhookContainer(objects);
   const args = container.args;
-  t.equal(args[0], 'serve');
+  t.same(args.slice(0, 2), [SERVER_SCRIPT, 'serve'], 'the script first: args replace the image\'s CMD, and its entrypoint is node');
   const env = containerEnv(container, 'wi-system');
   const loaded = loadContainerConfig(container);
   t.ok(loaded.ok, `loadConfig accepts the chart's arguments: ${loaded.ok ? '' : loaded.error}`);
@@ -183,4 +184,16 @@ void t.test('the drift audit: its Lease named by the release, and the PolicyRepo
   t.same(Object.keys(schema.summary?.properties ?? {}).sort(), ['error', 'fail', 'pass', 'skip', 'warn']);
   t.same(schema.results?.items?.properties.result?.enum, ['pass', 'fail', 'warn', 'error', 'skip']);
   t.same(schema.results?.items?.required, ['policy']);
+});
+
+void t.test('the container runs what the image runs: the Dockerfile\'s final WORKDIR and CMD name the script the chart\'s args start with', async (t) => {
+  const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+  const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  t.match(finalStage, /^\nFROM gcr\.io\/distroless\/nodejs\d+-/, 'a distroless nodejs image, whose entrypoint is node');
+  const workdir = /^WORKDIR (\S+)$/m.exec(finalStage)?.[1];
+  const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(finalStage)?.[1] ?? '[]') as string[];
+  t.equal(`${workdir}/${cmd[0]}`, SERVER_SCRIPT, 'the CMD\'s script, absolute');
+  t.equal(cmd[1], 'serve');
+  const args = webhookContainer(render([])).args;
+  t.same(args.slice(0, 2), [SERVER_SCRIPT, 'serve'], 'the chart starts the same script and command');
 });

@@ -25,7 +25,7 @@ import { parse } from 'yaml';
 import { writeDevCertificates } from '../../src/certs/issue.js';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
-import { CHART, containerEnv, findObject, parseManifests, webhookContainer, type K8sObject } from '../helpers/chart.js';
+import { CHART, containerEnv, findObject, parseManifests, serverArguments, webhookContainer, type K8sObject } from '../helpers/chart.js';
 import { controlPlaneBinaries, freePorts, startControlPlane, type ControlPlane } from '../helpers/control-plane.js';
 import { helmBinary } from '../helpers/helm.js';
 import { eventually, GENEROUS_WAIT_MS, getText } from '../helpers/https-client.js';
@@ -262,7 +262,7 @@ void t.test('migrating from the other webhook, and back', { skip: binaries.ok ? 
     const configMap = findObject(objects, 'ConfigMap') as unknown as { data: Record<string, string> } | undefined;
     for (const [file, text] of Object.entries(configMap?.data ?? {})) writeFileSync(join(configDir, file), text);
     const ownContainer = webhookContainer(objects);
-    const loaded = loadConfig([...ownContainer.args.slice(1).map((a) => a.replace('/etc/wi-admission/', `${configDir}/`)),
+    const loaded = loadConfig([...(serverArguments(ownContainer) ?? []).map((a) => a.replace('/etc/wi-admission/', `${configDir}/`)),
       '--webhook-addr', `127.0.0.1:${oursPort}`, '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--webhook-cert-dir', join(dir, 'certs'),
       '--kubeconfig', plane.kubeconfig(dir, 'webhook'), '--shutdown-delay', '0ms'], containerEnv(ownContainer, 'wi-system'));
     if (!loaded.ok) throw new Error(loaded.error);

@@ -14,6 +14,7 @@ import { writeDevCertificates } from '../../src/certs/issue.js';
 import { loadConfig } from '../../src/config.js';
 import { startServer } from '../../src/server/serve.js';
 import { FakeKubeApi, type KubeCall } from '../helpers/fake-kube-api.js';
+import { serverArguments } from '../helpers/chart.js';
 import { helmBinary } from '../helpers/helm.js';
 import { eventually, GENEROUS_WAIT_MS, getText, post } from '../helpers/https-client.js';
 import { createLogSink } from '../helpers/log-sink.js';
@@ -116,7 +117,9 @@ async function runAsDeployed(t: Test, objects: K8sObject[], api: FakeKubeApi, di
     '--webhook-cert-dir': certDir,
     '--shutdown-delay': '0ms',
   };
-  const args = container.args.slice(1).map((arg) => {
+  const flags = serverArguments(container);
+  if (!flags) throw new Error(`the chart's container runs "${container.args.slice(0, 2).join(' ')}", not the server`);
+  const args = flags.map((arg) => {
     const [flag = '', value = ''] = arg.split(/=(.*)/s);
     if (flag in replace) return `${flag}=${replace[flag]}`;
     // Mounted files live in the test directory instead of /etc/wi-admission.

@@ -70,8 +70,18 @@ export function containerEnv(container: Container, namespace: string): Record<st
   return env;
 }
 
-/** The server's own config loader run on the container's arguments (after `serve`) and env. */
+/** The script the image's node runs: the Dockerfile's final WORKDIR joined with its CMD's first word. */
+export const SERVER_SCRIPT = '/app/dist/src/main.js';
+
+/** The server's flags in the container's arguments: what follows the script and `serve`; undefined when it runs anything else. */
+export function serverArguments(container: Pick<Container, 'args'>): string[] | undefined {
+  const [script, command, ...flags] = container.args;
+  return script === SERVER_SCRIPT && command === 'serve' ? flags : undefined;
+}
+
+/** The server's own config loader run on the container's server flags and env. */
 export function loadContainerConfig(container: Container, namespace = 'wi-system'): ConfigLoad {
-  if (container.args[0] !== 'serve') return { ok: false, error: `the container runs "${container.args[0]}", not serve` };
-  return loadConfig(container.args.slice(1), containerEnv(container, namespace));
+  const flags = serverArguments(container);
+  if (!flags) return { ok: false, error: `the container runs "${container.args.slice(0, 2).join(' ')}", not ${SERVER_SCRIPT} serve` };
+  return loadConfig(flags, containerEnv(container, namespace));
 }

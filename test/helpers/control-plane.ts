@@ -42,7 +42,7 @@ export function controlPlaneBinaries(options: { showProgress?: boolean } = {}): 
   } catch (err) {
     const failure = err as { status?: number; stderr?: string };
     if (failure.status === NO_GO) return { ok: false, reason: (failure.stderr ?? '').trim() || 'Go is not installed; it is needed to build kube-apiserver and etcd' };
-    throw new Error(`scripts/build-control-plane.sh failed (exit ${failure.status}):\n${(failure.stderr ?? '').slice(-3000)}`);
+    throw new Error(`scripts/build-control-plane.sh failed (exit ${failure.status}):\n${(failure.stderr ?? '').slice(-3000)}`, { cause: err });
   }
 }
 
