@@ -88,7 +88,7 @@ function scratchProject(files: Record<string, string>): NonNullable<Parameters<t
   return {
     node_modules: t.fixture('symlink', join(repo, 'node_modules')),
     'package.json': JSON.stringify({ type: 'module' }),
-    'tsconfig.json': JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] }, include: ['test'] }),
+    'tsconfig.json': JSON.stringify({ compilerOptions: { target: 'ES2023', rootDir: '.', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] }, include: ['test'] }),
     'eslint.config.js': 'export default [{}];\n',
     '.taprc': 'disable-coverage: true\ninclude:\n  - "test/**/*.test.ts"\n',
     test: files,
